@@ -1,0 +1,335 @@
+"""The backward engine: walks the recorded graph from the outputs back to the leaves.
+
+Plan: find every node reachable from the roots (and, for ``grad()``, only those that lead to
+a requested input), count how many consumers each node has, then run nodes when all their
+consumers have delivered (Kahn's order). Each node's gradients are summed in a buffer per
+output; broadcast gradients are summed back to the input's shape; leaves receive theirs
+through their AccumulateGrad node. Saved arrays are freed right after a node has run unless
+``retain_graph``. With ``create_graph`` the backward ops are themselves recorded.
+"""
+
+import numpy
+
+from ember import errors
+from ember.autograd import grad_mode
+from ember.autograd.function import AccumulateGrad
+
+_State = grad_mode._State
+
+
+def _collect(roots, targets):
+    """Nodes reachable from ``roots`` (restricted to those leading to ``targets`` if given),
+    with the number of in-graph consumers of each."""
+    seen = set()
+    order = []
+    stack = [n for n in roots]
+    # Iterative DFS to list the reachable nodes.
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        for edge in node._next:
+            if edge is not None and id(edge[0]) not in seen:
+                stack.append(edge[0])
+    if targets is not None:
+        useful = _leading_to(order, targets)
+        order = [n for n in order if id(n) in useful]
+    else:
+        useful = None
+    deps = {}
+    for node in order:
+        for edge in node._next:
+            if edge is not None and (useful is None or id(edge[0]) in useful):
+                deps[id(edge[0])] = deps.get(id(edge[0]), 0) + 1
+    return order, deps, useful
+
+
+def _leading_to(nodes, targets):
+    """ids of the nodes from which some target node can be reached."""
+    parents = {}
+    for node in nodes:
+        for edge in node._next:
+            if edge is not None:
+                parents.setdefault(id(edge[0]), []).append(node)
+    useful = set()
+    stack = [t for t in targets]
+    while stack:
+        node = stack.pop()
+        if id(node) in useful:
+            continue
+        useful.add(id(node))
+        stack.extend(parents.get(id(node), ()))
+    return useful
+
+
+def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
+    """Propagate ``root_grads`` from the root edges.
+
+    ``capture`` maps edges (node, nr) to slots: the total gradient arriving there is stored in
+    the returned dict and the walk stops at leaves (autograd.grad); without it, leaves
+    accumulate into ``.grad`` (Tensor.backward).
+    """
+    from ember.tensor import Tensor  # noqa: PLC0415
+
+    root_nodes = [edge[0] for edge in roots]
+    targets = None if capture is None else list(capture.values())
+    order, deps, useful = _collect(root_nodes, targets)
+    buffers = {}
+    for (node, nr), g in zip(roots, root_grads):
+        if useful is not None and id(node) not in useful:
+            continue
+        _accumulate(buffers, node, nr, g)
+    captured = {}
+    handed_out = set()
+    ready = [n for n in _unique(root_nodes) if deps.get(id(n), 0) == 0]
+    if useful is not None:
+        ready = [n for n in ready if id(n) in useful]
+    prev = (_State.enabled, _State.inference)
+    _State.enabled = bool(create_graph)
+    try:
+        while ready:
+            node = ready.pop()
+            entry = buffers.pop(id(node), None)
+            grads = [None] * node._n_out if entry is None else entry[1]
+            if node._hooks:
+                grads = _run_prehooks(node, grads)
+            if capture is not None:
+                for nr in range(len(grads)):
+                    key = (id(node), nr)
+                    if key in capture:
+                        captured[key] = grads[nr]
+            if type(node) is AccumulateGrad:
+                if capture is None and grads[0] is not None:
+                    _accumulate_leaf(node.leaf, grads[0], create_graph, handed_out)
+                continue
+            has_grad = any(g is not None for g in grads)
+            if has_grad and (capture is None or _needs_run(node, useful)):
+                _run_node(node, grads, buffers, useful, Tensor)
+            if not retain_graph:
+                node._release()
+            for edge in node._next:
+                if edge is None:
+                    continue
+                child = edge[0]
+                if useful is not None and id(child) not in useful:
+                    continue
+                left = deps[id(child)] - 1
+                deps[id(child)] = left
+                if left == 0:
+                    ready.append(child)
+    finally:
+        _State.enabled, _State.inference = prev
+    return captured
+
+
+def _unique(nodes):
+    seen = set()
+    out = []
+    for n in nodes:
+        if id(n) not in seen:
+            seen.add(id(n))
+            out.append(n)
+    return out
+
+
+def _needs_run(node, useful):
+    return any(e is not None and id(e[0]) in useful for e in node._next)
+
+
+def _run_prehooks(node, grads):
+    grads = list(grads)
+    for nr, hooks in node._hooks.items():
+        if grads[nr] is None:
+            continue
+        for hook in list(hooks):
+            result = hook(grads[nr])
+            if result is not None:
+                grads[nr] = result
+    return grads
+
+
+def _run_node(node, grads, buffers, useful, Tensor):
+    meta = node._out_meta
+    full = []
+    for nr, g in enumerate(grads):
+        if g is None:
+            shape, dtype = meta[nr]
+            g = Tensor._make(_zeros_like_meta(node, shape, dtype), False, None, 0)
+        full.append(g)
+    results = node._apply_backward(full)
+    if not isinstance(results, tuple):
+        results = (results,)
+    edges = node._next
+    if len(results) < len(edges):
+        results = results + (None,) * (len(edges) - len(results))
+    for i, edge in enumerate(edges):
+        if edge is None:
+            continue
+        g = results[i]
+        if g is None:
+            continue
+        child = edge[0]
+        if useful is not None and id(child) not in useful:
+            continue
+        if not isinstance(g, Tensor):
+            raise errors.AutogradError(
+                f"{node.name()}.backward returned {type(g).__name__} for input {i}; "
+                "it must return Tensors (or None)"
+            )
+        shape, dtype = node._in_meta[i]
+        if g._data.shape != shape:
+            g = _reduce_to_shape(node, i, g, shape)
+        if g._data.dtype != dtype:
+            g = g.to(dtype)
+        _accumulate(buffers, child, edge[1], g)
+
+
+def _zeros_like_meta(node, shape, dtype):
+    xp = getattr(node, "xp", numpy)
+    return xp.zeros(shape, dtype=dtype)
+
+
+def _reduce_to_shape(node, i, g, shape):
+    from ember.ops import reduce  # noqa: PLC0415
+
+    gshape = g._data.shape
+    lead = len(gshape) - len(shape)
+    ok = lead >= 0 and all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:]))
+    if not ok:
+        raise errors.ShapeError(
+            f"{node.name()}.backward returned a gradient of shape {errors.shape_str(gshape)} for "
+            f"input {i} of shape {errors.shape_str(shape)}; they do not broadcast"
+        )
+    return reduce.sum_to(g, shape)
+
+
+def _accumulate(buffers, node, nr, g):
+    entry = buffers.get(id(node))
+    if entry is None:
+        entry = (node, [None] * node._n_out)
+        buffers[id(node)] = entry
+    slot = entry[1]
+    slot[nr] = g if slot[nr] is None else slot[nr] + g
+
+
+def _accumulate_leaf(leaf, g, create_graph, handed_out=None):
+    """Add ``g`` into ``leaf.grad``. A gradient array is given to at most one leaf, and never a
+    read-only (broadcast) one, so in-place changes to one ``.grad`` never leak into another."""
+    hooks = leaf._hooks
+    if hooks:
+        for hook in list(hooks):
+            result = hook(g)
+            if result is not None:
+                g = result
+    if not create_graph:
+        data = g._data
+        if handed_out is None or not data.flags.writeable or id(data) in handed_out:
+            data = data.copy()
+        if handed_out is not None:
+            handed_out.add(id(data))
+        if leaf._grad is None:
+            leaf._grad = g.__class__._make(data, False, None, 0)
+        else:
+            leaf._grad = g.__class__._make(leaf._grad._data + data, False, None, 0)
+    else:
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the gradient of ``tensors`` w.r.t. graph leaves and add it to their ``.grad``."""
+    tensors, grad_tensors = _roots(tensors, grad_tensors, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = _as_list(inputs)
+        grads = grad(tensors, inputs, grad_tensors, retain_graph, create_graph, allow_unused=True)
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                _accumulate_leaf(t, g, create_graph)
+        return
+    edges = [t._edge() for t in tensors]
+    run_backward(edges, grad_tensors, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Return the gradients of ``outputs`` w.r.t. ``inputs`` without touching ``.grad``."""
+    outputs, grad_outputs = _roots(outputs, grad_outputs, "grad")
+    inputs = _as_list(inputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    capture = {}
+    for i, t in enumerate(inputs):
+        if not t._rg:
+            raise errors.AutogradError(
+                f"autograd.grad: input {i} (shape {errors.shape_str(t.shape)}) does not require "
+                "grad; call .requires_grad_() on it before computing the outputs"
+            )
+        node, nr = t._edge()
+        capture[(id(node), nr)] = node
+    edges = [t._edge() for t in outputs]
+    captured = run_backward(edges, grad_outputs, retain_graph, create_graph, capture)
+    result = []
+    for i, t in enumerate(inputs):
+        node, nr = t._edge()
+        g = captured.get((id(node), nr))
+        if g is None:
+            if materialize_grads:
+                from ember import creation  # noqa: PLC0415
+
+                g = creation.zeros_like(t)
+            elif not allow_unused:
+                raise errors.AutogradError(
+                    f"autograd.grad: input {i} (shape {errors.shape_str(t.shape)}) was not used to "
+                    "compute the outputs; pass allow_unused=True to get None for it"
+                )
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _roots(tensors, grads, who):
+    from ember.tensor import Tensor  # noqa: PLC0415
+
+    tensors = _as_list(tensors)
+    if grads is None:
+        grads = [None] * len(tensors)
+    else:
+        grads = _as_list(grads)
+    if len(grads) != len(tensors):
+        raise errors.AutogradError(
+            f"{who}: got {len(tensors)} outputs but {len(grads)} gradients for them"
+        )
+    out = []
+    for t, g in zip(tensors, grads):
+        if not t._rg:
+            raise errors.AutogradError(
+                f"{who}: element 0 of tensors does not require grad and does not have a "
+                "grad_fn. Did you compute it under no_grad(), from tensors without "
+                "requires_grad=True, or call .detach() on it?"
+            )
+        if g is None:
+            if t._data.size != 1:
+                raise errors.AutogradError(
+                    f"{who}: grad can be implicitly created only for scalar outputs, got shape "
+                    f"{errors.shape_str(t.shape)}; pass a gradient of that shape, or reduce "
+                    "first (loss.sum(), loss.mean())"
+                )
+            xp = t.device.xp
+            g = Tensor._make(xp.ones(t._data.shape, dtype=t._data.dtype), False, None, 0)
+        elif not isinstance(g, Tensor):
+            g = Tensor._make(t.device.xp.asarray(g, dtype=t._data.dtype), False, None, 0)
+        elif g._data.shape != t._data.shape:
+            raise errors.ShapeError(
+                f"{who}: gradient of shape {errors.shape_str(g.shape)} does not match output "
+                f"of shape {errors.shape_str(t.shape)}"
+            )
+        out.append(g)
+    return tensors, out

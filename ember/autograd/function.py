@@ -1,0 +1,280 @@
+"""Function: the one dispatch point of every differentiable op, and the graph node it records.
+
+An op is a subclass with two static methods::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):            # x is an array (numpy or cupy)
+            y = ctx.xp.exp(x)
+            ctx.save_for_backward(y)    # inputs and outputs come back as graph-linked Tensors
+            return y
+
+        @staticmethod
+        def backward(ctx, gy):          # gy is a Tensor
+            (y,) = ctx.saved_tensors
+            return gy * y               # ember ops, so the gradient is differentiable too
+
+``Exp.apply(t)`` unwraps Tensors to arrays, runs ``forward``, wraps the outputs, and only when
+grad mode is on and some input requires grad links them to the node (the ctx object itself),
+which keeps what ``backward`` needs. ``backward`` returns one gradient per positional argument
+of ``forward`` (None where there is none); a gradient may have the broadcast shape, the engine
+sums it back to the input's shape.
+"""
+
+import numpy
+
+from ember import errors
+from ember.autograd import grad_mode
+from ember.backend import devices as _device
+
+_State = grad_mode._State
+_ndarray = numpy.ndarray
+_generic = numpy.generic
+_FREED = object()
+
+
+class _Tracing:
+    """Hook for graph/tracer.py: when set, every applied Function is reported to it."""
+
+    tracer = None
+
+
+class Node:
+    """What the engine walks: a backward step with edges to the nodes of its inputs."""
+
+    __slots__ = ()
+
+    def name(self):
+        return type(self).__name__
+
+
+class Function:
+    """Base of every differentiable op; the instance is both ``ctx`` and the graph node."""
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ember.tensor import Tensor  # noqa: PLC0415 - import cycle; cached after first call
+
+        ctx = cls.__new__(cls)
+        arrays = []
+        record = False
+        first = None
+        for a in args:
+            if isinstance(a, Tensor):
+                data = a._data
+                if first is None:
+                    first = data
+                elif type(data) is not type(first):
+                    _raise_device_mismatch(cls, args)
+                arrays.append(data)
+                if a._rg:
+                    record = True
+            else:
+                arrays.append(a)
+        record = record and _State.enabled
+        ctx._record = record
+        ctx._to_save = None
+        ctx._first = first
+        if record:
+            ctx._next = tuple(a._edge() if isinstance(a, Tensor) and a._rg else None for a in args)
+        else:
+            ctx._next = (None,) * len(args)
+        outputs = cls.forward(ctx, *arrays, **kwargs)
+
+        single = not isinstance(outputs, tuple)
+        if single:
+            outputs = (outputs,)
+        results = []
+        if record:
+            non_diff = ctx.__dict__.get("_non_diff")
+            for i, out in enumerate(outputs):
+                if isinstance(out, _generic):
+                    out = numpy.asarray(out)
+                diff = out.dtype.kind == "f" and not (non_diff and _contains(non_diff, out))
+                t = Tensor._make(out, diff, ctx if diff else None, i)
+                results.append(t)
+            ctx._n_out = len(outputs)
+            ctx._out_meta = tuple((r._data.shape, r._data.dtype) for r in results)
+            ctx._in_meta = tuple(
+                (a._data.shape, a._data.dtype) if isinstance(a, Tensor) and a._rg else None
+                for a in args
+            )
+            ctx._hooks = None
+            if ctx._to_save is not None:
+                ctx._resolve_saved(args, arrays, results)
+        else:
+            for out in outputs:
+                if isinstance(out, _generic):
+                    out = numpy.asarray(out)
+                results.append(Tensor._make(out, False, None, 0))
+        if _Tracing.tracer is not None:
+            _Tracing.tracer.record(cls, ctx, args, kwargs, results)
+        return results[0] if single else tuple(results)
+
+    # ---- what forward may use -------------------------------------------------------------
+
+    @property
+    def xp(self):
+        """The array module (numpy/cupy) of this call's tensor inputs."""
+        first = self._first
+        if first is None or isinstance(first, _ndarray):
+            return numpy
+        return _device.get_array_module(first)
+
+    def save_for_backward(self, *values):
+        """Keep arrays for backward. Input and output arrays come back as graph-linked Tensors
+        (so double backward flows through them); any other array comes back as a constant."""
+        if self._record:
+            self._to_save = values
+
+    def mark_non_differentiable(self, *outputs):
+        """Declare outputs (arrays returned by forward) that have no gradient, like indices."""
+        self._non_diff = outputs
+
+    @property
+    def needs_input_grad(self):
+        """One bool per positional argument of forward: does it need a gradient?"""
+        return tuple(e is not None for e in self._next)
+
+    @property
+    def saved_tensors(self):
+        """The values given to save_for_backward, as Tensors, checked for in-place changes."""
+        saved = self.__dict__.get("_saved")
+        if saved is _FREED:
+            raise errors.AutogradError(
+                f"{type(self).__name__}: trying to backward through the graph a second time "
+                "(or to read saved tensors after they were freed). Pass retain_graph=True to the "
+                "first backward() or autograd.grad() call if you need to backward twice."
+            )
+        if saved is None:
+            return ()
+        from ember.tensor import Tensor  # noqa: PLC0415
+
+        linked = _State.enabled
+        out = []
+        for kind, data, a, b, box, version in saved:
+            if box is not None and box[0] != version:
+                raise errors.AutogradError(
+                    f"{type(self).__name__}: a tensor saved for backward (shape "
+                    f"{errors.shape_str(data.shape)}) was modified by an in-place operation: its "
+                    f"version is {box[0]}, it was {version} when saved. Use an out-of-place op "
+                    "(x = x + y instead of x += y) or .clone() the tensor before changing it."
+                )
+            if kind == "c" or not linked:
+                out.append(Tensor._make(data, False, None, 0) if hasattr(data, "shape") else data)
+            elif kind == "i":
+                node, nr = a
+                out.append(Tensor._make(data, True, node, nr))
+            else:
+                out.append(Tensor._make(data, True, self, a))
+        return tuple(out)
+
+    # ---- engine side -------------------------------------------------------------------------
+
+    def _resolve_saved(self, args, arrays, results):
+        saved = []
+        for value in self._to_save:
+            entry = None
+            if value is None:
+                saved.append(("c", None, None, None, None, None))
+                continue
+            for arg, arr in zip(args, arrays):
+                if arr is value and hasattr(arg, "_version"):
+                    box = arg._version
+                    edge = arg._edge() if arg._rg else None
+                    kind = "i" if edge is not None else "c"
+                    entry = (kind, arr, edge, None, box, box[0])
+                    break
+            if entry is None:
+                for r in results:
+                    if r._data is value:
+                        box = r._version
+                        kind = "o" if r._rg else "c"
+                        entry = (kind, value, r._output_nr, None, box, box[0])
+                        break
+            if entry is None:
+                entry = ("c", value, None, None, None, None)
+            saved.append(entry)
+        self._saved = saved
+        self._to_save = None
+
+    def _release(self):
+        self._saved = _FREED
+
+    def _apply_backward(self, grads):
+        return type(self).backward(self, *grads)
+
+    def name(self):
+        return type(self).__name__
+
+    def register_prehook(self, nr, fn):
+        if self._hooks is None:
+            self._hooks = {}
+        self._hooks.setdefault(nr, []).append(fn)
+        return _HookHandle(self._hooks[nr], fn)
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError(
+            "this Function defines no backward; it cannot be differentiated"
+        )
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+
+class AccumulateGrad:
+    """The node at a leaf: adds the incoming gradient into ``leaf.grad`` (after leaf hooks)."""
+
+    __slots__ = ("leaf", "_next", "_hooks", "_n_out", "_out_meta", "__weakref__")
+
+    def __init__(self, leaf):
+        self.leaf = leaf
+        self._next = ()
+        self._hooks = None
+        self._n_out = 1
+        self._out_meta = ((leaf._data.shape, leaf._data.dtype),)
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def register_prehook(self, nr, fn):
+        if self._hooks is None:
+            self._hooks = {}
+        self._hooks.setdefault(nr, []).append(fn)
+        return _HookHandle(self._hooks[nr], fn)
+
+    def _release(self):
+        pass
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
+class _HookHandle:
+    """Returned by register_hook; ``remove()`` takes the hook out again."""
+
+    def __init__(self, hooks, fn):
+        self._hooks = hooks
+        self._fn = fn
+
+    def remove(self):
+        hooks = self._hooks
+        if self._fn in hooks:
+            hooks.remove(self._fn)
+
+
+def _contains(seq, arr):
+    return any(x is arr for x in seq)
+
+
+def _raise_device_mismatch(cls, args):
+    devices = [str(a.device) for a in args if hasattr(a, "_data")]
+    raise errors.DeviceError(
+        f"{cls.__name__}: expected all tensors on one device, got {', '.join(devices)}. "
+        "Move them with .to(device) first."
+    )

@@ -1,0 +1,55 @@
+"""The op library. Each family module lists ``TENSOR_METHODS``; this file binds them (and the
+Python operators) onto Tensor, so an op's forward, backward and method live in one file."""
+
+from ember.ops import activation, elementwise, index, linalg, reduce, shape
+from ember.tensor import Tensor
+
+FAMILIES = (elementwise, activation, reduce, linalg, shape, index)
+
+
+def _bind_methods():
+    for family in FAMILIES:
+        for name, fn in family.TENSOR_METHODS.items():
+            setattr(Tensor, name, fn)
+
+
+def _reflected(fn):
+    def method(self, other):
+        return fn(other, self)
+
+    return method
+
+
+def _bind_operators():
+    e = elementwise
+    T = Tensor
+    T.__add__ = e.add
+    T.__radd__ = _reflected(e.add)
+    T.__sub__ = e.sub
+    T.__rsub__ = _reflected(e.sub)
+    T.__mul__ = e.mul
+    T.__rmul__ = _reflected(e.mul)
+    T.__truediv__ = e.div
+    T.__rtruediv__ = _reflected(e.div)
+    T.__floordiv__ = e.floor_divide
+    T.__rfloordiv__ = _reflected(e.floor_divide)
+    T.__pow__ = e.pow
+    T.__rpow__ = _reflected(e.pow)
+    T.__neg__ = e.neg
+    T.__pos__ = lambda self: self
+    T.__matmul__ = linalg.matmul
+    T.__rmatmul__ = _reflected(linalg.matmul)
+    T.__getitem__ = index.getitem
+    T.__eq__ = e.eq
+    T.T = property(lambda self: shape.permute(self, tuple(reversed(range(self.ndim)))))
+    T.mT = property(lambda self: shape.transpose(self, -2, -1))
+    for name in ("__mod__", "__rmod__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+                 "__and__", "__or__", "__xor__", "__invert__", "__abs__", "__setitem__",
+                 "__iadd__", "__isub__", "__imul__", "__itruediv__"):
+        fn = getattr(e, "_op" + name, None) or getattr(index, "_op" + name, None)
+        if fn is not None:
+            setattr(T, name, fn)
+
+
+_bind_methods()
+_bind_operators()
