@@ -8,6 +8,7 @@ FAMILIES = (elementwise, activation, reduce, linalg, shape, index)
 
 
 def _bind_methods():
+    """Every family's TENSOR_METHODS (operators such as "__mod__" included) onto Tensor."""
     for family in FAMILIES:
         for name, fn in family.TENSOR_METHODS.items():
             setattr(Tensor, name, fn)
@@ -43,12 +44,6 @@ def _bind_operators():
     T.__eq__ = e.eq
     T.T = property(lambda self: shape.permute(self, tuple(reversed(range(self.ndim)))))
     T.mT = property(lambda self: shape.transpose(self, -2, -1))
-    for name in ("__mod__", "__rmod__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
-                 "__and__", "__or__", "__xor__", "__invert__", "__abs__", "__setitem__",
-                 "__iadd__", "__isub__", "__imul__", "__itruediv__"):
-        fn = getattr(e, "_op" + name, None) or getattr(index, "_op" + name, None)
-        if fn is not None:
-            setattr(T, name, fn)
 
 
 _bind_methods()

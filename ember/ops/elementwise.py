@@ -138,16 +138,16 @@ class Pow(Function):
             ga = gy * b * a ** (b - 1)
         if need_b:
             # d/db a**b = a**b * log(a); PyTorch defines it as 0 where a == 0 (and b >= 0).
-            safe_log = where(a == 0, zeros_like_t(a), log(where(a == 0, ones_like_t(a), a)))
+            safe_log = where(a == 0, _zeros_like(a), log(where(a == 0, _ones_like(a), a)))
             gb = gy * y * safe_log
         return ga, gb
 
 
-def zeros_like_t(x):
+def _zeros_like(x):
     return Tensor._make(x.device.xp.zeros_like(x._data), False, None, 0)
 
 
-def ones_like_t(x):
+def _ones_like(x):
     return Tensor._make(x.device.xp.ones_like(x._data), False, None, 0)
 
 
@@ -256,7 +256,7 @@ class Where(Function):
     @staticmethod
     def backward(ctx, gy):
         (cond,) = ctx.saved_tensors
-        zero = zeros_like_t(gy)
+        zero = _zeros_like(gy)
         need = ctx.needs_input_grad
         ga = where(cond, gy, zero) if need[1] else None
         gb = where(cond, zero, gy) if need[2] else None
@@ -296,7 +296,7 @@ class Floor(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return zeros_like_t(gy)
+        return _zeros_like(gy)
 
 
 class Trunc(Function):
@@ -306,7 +306,7 @@ class Trunc(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return zeros_like_t(gy)
+        return _zeros_like(gy)
 
 
 def floor(input):
