@@ -5,6 +5,8 @@ from the op families, so each op's code lives in one place; this file holds only
 the Tensor itself: storage, autograd bookkeeping, conversions and printing.
 """
 
+import weakref
+
 import numpy
 
 from ember import dtypes, errors
@@ -125,8 +127,6 @@ class Tensor:
             return (fn, self._output_nr)
         acc = self._acc() if self._acc is not None else None
         if acc is None:
-            import weakref  # noqa: PLC0415
-
             acc = AccumulateGrad(self)
             self._acc = weakref.ref(acc)
         return (acc, 0)
@@ -157,8 +157,6 @@ class Tensor:
             return
         if not self._rg:
             raise errors.AutogradError("can't retain_grad on a tensor that does not require grad")
-        import weakref  # noqa: PLC0415
-
         ref = weakref.ref(self)
 
         def keep(g):

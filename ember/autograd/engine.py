@@ -17,125 +17,120 @@ from ember.autograd.function import AccumulateGrad
 _State = grad_mode._State
 
 
-def _collect(roots, targets):
-    """Nodes reachable from ``roots`` (restricted to those leading to ``targets`` if given),
-    with the number of in-graph consumers of each."""
-    seen = set()
-    order = []
-    stack = [n for n in roots]
-    # Iterative DFS to list the reachable nodes.
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        for edge in node._next:
-            if edge is not None and id(edge[0]) not in seen:
-                stack.append(edge[0])
-    if targets is not None:
-        useful = _leading_to(order, targets)
-        order = [n for n in order if id(n) in useful]
-    else:
-        useful = None
+def _dependencies(roots, useful=None):
+    """Number of in-graph consumers of every node reachable from ``roots`` (iterative DFS, so
+    deep graphs do not hit the recursion limit). Nodes are hashed by identity."""
     deps = {}
-    for node in order:
-        for edge in node._next:
-            if edge is not None and (useful is None or id(edge[0]) in useful):
-                deps[id(edge[0])] = deps.get(id(edge[0]), 0) + 1
-    return order, deps, useful
-
-
-def _leading_to(nodes, targets):
-    """ids of the nodes from which some target node can be reached."""
-    parents = {}
-    for node in nodes:
-        for edge in node._next:
-            if edge is not None:
-                parents.setdefault(id(edge[0]), []).append(node)
-    useful = set()
-    stack = [t for t in targets]
+    seen = set(roots)
+    stack = list(seen)
     while stack:
         node = stack.pop()
-        if id(node) in useful:
+        for edge in node._next:
+            if edge is None:
+                continue
+            child = edge[0]
+            if useful is not None and child not in useful:
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
+def _leading_to(roots, targets):
+    """The nodes from which some target can be reached (what autograd.grad must run)."""
+    parents = {}
+    seen = set(roots)
+    stack = list(seen)
+    while stack:
+        node = stack.pop()
+        for edge in node._next:
+            if edge is None:
+                continue
+            child = edge[0]
+            parents.setdefault(child, []).append(node)
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    useful = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node in useful:
             continue
-        useful.add(id(node))
-        stack.extend(parents.get(id(node), ()))
+        useful.add(node)
+        stack.extend(parents.get(node, ()))
     return useful
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     """Propagate ``root_grads`` from the root edges.
 
-    ``capture`` maps edges (node, nr) to slots: the total gradient arriving there is stored in
-    the returned dict and the walk stops at leaves (autograd.grad); without it, leaves
-    accumulate into ``.grad`` (Tensor.backward).
+    ``capture`` maps (node, nr) edges to the position of a requested input: the total
+    gradient arriving there is returned and leaves are not touched (autograd.grad); without
+    it, leaves accumulate into ``.grad`` (Tensor.backward).
     """
     from ember.tensor import Tensor  # noqa: PLC0415
 
     root_nodes = [edge[0] for edge in roots]
-    targets = None if capture is None else list(capture.values())
-    order, deps, useful = _collect(root_nodes, targets)
+    useful = None
+    if capture is not None:
+        useful = _leading_to(root_nodes, [node for node, _ in capture])
+    deps = _dependencies(root_nodes, useful)
     buffers = {}
     for (node, nr), g in zip(roots, root_grads):
-        if useful is not None and id(node) not in useful:
-            continue
-        _accumulate(buffers, node, nr, g)
+        if useful is None or node in useful:
+            _accumulate(buffers, node, nr, g)
     captured = {}
     handed_out = set()
-    ready = [n for n in _unique(root_nodes) if deps.get(id(n), 0) == 0]
+    ready = [n for n in dict.fromkeys(root_nodes) if n not in deps]
     if useful is not None:
-        ready = [n for n in ready if id(n) in useful]
+        ready = [n for n in ready if n in useful]
     prev = (_State.enabled, _State.inference)
     _State.enabled = bool(create_graph)
     try:
         while ready:
             node = ready.pop()
-            entry = buffers.pop(id(node), None)
-            grads = [None] * node._n_out if entry is None else entry[1]
+            grads = buffers.pop(node, None)
+            if grads is None:
+                grads = [None] * node._n_out
             if node._hooks:
                 grads = _run_prehooks(node, grads)
             if capture is not None:
-                for nr in range(len(grads)):
-                    key = (id(node), nr)
-                    if key in capture:
-                        captured[key] = grads[nr]
+                for nr, g in enumerate(grads):
+                    if (node, nr) in capture:
+                        captured[(node, nr)] = g
             if type(node) is AccumulateGrad:
                 if capture is None and grads[0] is not None:
                     _accumulate_leaf(node.leaf, grads[0], create_graph, handed_out)
                 continue
-            has_grad = any(g is not None for g in grads)
-            if has_grad and (capture is None or _needs_run(node, useful)):
-                _run_node(node, grads, buffers, useful, Tensor)
+            for g in grads:
+                if g is not None:
+                    if useful is None or _needs_run(node, useful):
+                        _run_node(node, grads, buffers, useful, Tensor)
+                    break
             if not retain_graph:
                 node._release()
             for edge in node._next:
                 if edge is None:
                     continue
                 child = edge[0]
-                if useful is not None and id(child) not in useful:
+                left = deps.get(child)
+                if left is None:
                     continue
-                left = deps[id(child)] - 1
-                deps[id(child)] = left
-                if left == 0:
+                if left == 1:
+                    del deps[child]
                     ready.append(child)
+                else:
+                    deps[child] = left - 1
     finally:
         _State.enabled, _State.inference = prev
     return captured
 
 
-def _unique(nodes):
-    seen = set()
-    out = []
-    for n in nodes:
-        if id(n) not in seen:
-            seen.add(id(n))
-            out.append(n)
-    return out
-
-
 def _needs_run(node, useful):
-    return any(e is not None and id(e[0]) in useful for e in node._next)
+    return any(e is not None and e[0] in useful for e in node._next)
 
 
 def _run_prehooks(node, grads):
@@ -171,7 +166,7 @@ def _run_node(node, grads, buffers, useful, Tensor):
         if g is None:
             continue
         child = edge[0]
-        if useful is not None and id(child) not in useful:
+        if useful is not None and child not in useful:
             continue
         if not isinstance(g, Tensor):
             raise errors.AutogradError(
@@ -206,11 +201,9 @@ def _reduce_to_shape(node, i, g, shape):
 
 
 def _accumulate(buffers, node, nr, g):
-    entry = buffers.get(id(node))
-    if entry is None:
-        entry = (node, [None] * node._n_out)
-        buffers[id(node)] = entry
-    slot = entry[1]
+    slot = buffers.get(node)
+    if slot is None:
+        slot = buffers[node] = [None] * node._n_out
     slot[nr] = g if slot[nr] is None else slot[nr] + g
 
 
@@ -267,14 +260,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 f"autograd.grad: input {i} (shape {errors.shape_str(t.shape)}) does not require "
                 "grad; call .requires_grad_() on it before computing the outputs"
             )
-        node, nr = t._edge()
-        capture[(id(node), nr)] = node
+        capture[t._edge()] = i
     edges = [t._edge() for t in outputs]
     captured = run_backward(edges, grad_outputs, retain_graph, create_graph, capture)
     result = []
     for i, t in enumerate(inputs):
-        node, nr = t._edge()
-        g = captured.get((id(node), nr))
+        g = captured.get(t._edge())
         if g is None:
             if materialize_grads:
                 from ember import creation  # noqa: PLC0415
@@ -316,14 +307,16 @@ def _roots(tensors, grads, who):
                 "requires_grad=True, or call .detach() on it?"
             )
         if g is None:
-            if t._data.size != 1:
+            data = t._data
+            if data.size != 1:
                 raise errors.AutogradError(
                     f"{who}: grad can be implicitly created only for scalar outputs, got shape "
                     f"{errors.shape_str(t.shape)}; pass a gradient of that shape, or reduce "
                     "first (loss.sum(), loss.mean())"
                 )
-            xp = t.device.xp
-            g = Tensor._make(xp.ones(t._data.shape, dtype=t._data.dtype), False, None, 0)
+            ones = data.copy()
+            ones[...] = 1
+            g = Tensor._make(ones, False, None, 0)
         elif not isinstance(g, Tensor):
             g = Tensor._make(t.device.xp.asarray(g, dtype=t._data.dtype), False, None, 0)
         elif g._data.shape != t._data.shape:

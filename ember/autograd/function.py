@@ -31,6 +31,7 @@ _State = grad_mode._State
 _ndarray = numpy.ndarray
 _generic = numpy.generic
 _FREED = object()
+_NO_GRADS = (False,) * 64
 
 
 class _Tracing:
@@ -53,12 +54,13 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ember.tensor import Tensor  # noqa: PLC0415 - import cycle; cached after first call
-
-        ctx = cls.__new__(cls)
+        # NOTE: this runs for every op; it is written as one flat pass on purpose (no helper
+        # calls, no generator expressions): each saves ~0.2-1 us per op (bench/overhead.py).
+        Tensor = _tensor_class()
+        ctx = _new(cls)
         arrays = []
-        record = False
         first = None
+        record = False
         for a in args:
             if isinstance(a, Tensor):
                 data = a._data
@@ -71,45 +73,70 @@ class Function:
                     record = True
             else:
                 arrays.append(a)
-        record = record and _State.enabled
-        ctx._record = record
+        if record and _State.enabled:
+            edges = []
+            metas = []
+            for a in args:
+                if isinstance(a, Tensor) and a._rg:
+                    fn = a._grad_fn
+                    edges.append((fn, a._output_nr) if fn is not None else a._edge())
+                    metas.append((a._data.shape, a._data.dtype))
+                else:
+                    edges.append(None)
+                    metas.append(None)
+            ctx._next = edges
+            ctx._in_meta = metas
+            ctx._record = True
+        else:
+            record = False
+            ctx._next = None
+            ctx._record = False
         ctx._to_save = None
         ctx._first = first
-        if record:
-            ctx._next = tuple(a._edge() if isinstance(a, Tensor) and a._rg else None for a in args)
-        else:
-            ctx._next = (None,) * len(args)
         outputs = cls.forward(ctx, *arrays, **kwargs)
 
-        single = not isinstance(outputs, tuple)
-        if single:
-            outputs = (outputs,)
+        if type(outputs) is not tuple:
+            if type(outputs) is not _ndarray:
+                outputs = _as_array(outputs)
+            if record and outputs.dtype.kind == "f" and "_non_diff" not in ctx.__dict__:
+                result = Tensor._make(outputs, True, ctx, 0)
+                ctx._n_out = 1
+                ctx._out_meta = None
+                ctx._hooks = None
+                if ctx._to_save is not None:
+                    ctx._resolve_saved(args, arrays, (result,))
+            else:
+                result = Tensor._make(outputs, False, None, 0)
+                if record:
+                    ctx._n_out = 1
+                    ctx._out_meta = None
+                    ctx._hooks = None
+                    ctx._to_save = None
+            if _Tracing.tracer is not None:
+                _Tracing.tracer.record(cls, ctx, args, kwargs, (result,))
+            return result
+
         results = []
         if record:
             non_diff = ctx.__dict__.get("_non_diff")
             for i, out in enumerate(outputs):
-                if isinstance(out, _generic):
-                    out = numpy.asarray(out)
+                if type(out) is not _ndarray:
+                    out = _as_array(out)
                 diff = out.dtype.kind == "f" and not (non_diff and _contains(non_diff, out))
-                t = Tensor._make(out, diff, ctx if diff else None, i)
-                results.append(t)
+                results.append(Tensor._make(out, diff, ctx if diff else None, i))
             ctx._n_out = len(outputs)
-            ctx._out_meta = tuple((r._data.shape, r._data.dtype) for r in results)
-            ctx._in_meta = tuple(
-                (a._data.shape, a._data.dtype) if isinstance(a, Tensor) and a._rg else None
-                for a in args
-            )
+            ctx._out_meta = [(r._data.shape, r._data.dtype) for r in results]
             ctx._hooks = None
             if ctx._to_save is not None:
                 ctx._resolve_saved(args, arrays, results)
         else:
             for out in outputs:
-                if isinstance(out, _generic):
-                    out = numpy.asarray(out)
+                if type(out) is not _ndarray:
+                    out = _as_array(out)
                 results.append(Tensor._make(out, False, None, 0))
         if _Tracing.tracer is not None:
             _Tracing.tracer.record(cls, ctx, args, kwargs, results)
-        return results[0] if single else tuple(results)
+        return tuple(results)
 
     # ---- what forward may use -------------------------------------------------------------
 
@@ -134,6 +161,8 @@ class Function:
     @property
     def needs_input_grad(self):
         """One bool per positional argument of forward: does it need a gradient?"""
+        if self._next is None:  # not recording: no argument needs a gradient
+            return _NO_GRADS
         return tuple(e is not None for e in self._next)
 
     @property
@@ -266,6 +295,29 @@ class _HookHandle:
         hooks = self._hooks
         if self._fn in hooks:
             hooks.remove(self._fn)
+
+
+_TENSOR = []
+
+
+def _tensor_class():
+    if _TENSOR:
+        return _TENSOR[0]
+    from ember.tensor import Tensor  # noqa: PLC0415 - tensor.py imports this module
+
+    _TENSOR.append(Tensor)
+    return Tensor
+
+
+def _new(cls):
+    return object.__new__(cls)
+
+
+def _as_array(out):
+    """Forwards may return NumPy scalars (from reductions) or Python numbers: make 0-d arrays."""
+    if hasattr(out, "__cuda_array_interface__"):
+        return out
+    return numpy.asarray(out)
 
 
 def _contains(seq, arr):

@@ -1,0 +1,138 @@
+"""Eager overhead: per-op time on tiny tensors (forward, and forward+backward), and one
+784-512-512-10 MLP training step at batch 128, ember against PyTorch in the same run.
+
+    python bench/overhead.py [--repeats 5] [--threads 2] [--write docs/benchmarks.md]
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import _timing  # noqa: E402
+
+_timing.setup_env()
+
+import numpy  # noqa: E402
+
+import ember  # noqa: E402
+
+OPS = {
+    "add": lambda lib, a, b: a + b,
+    "mul": lambda lib, a, b: a * b,
+    "matmul": lambda lib, a, b: a @ b,
+    "exp": lambda lib, a, b: a.exp(),
+    "relu": lambda lib, a, b: a.relu(),
+    "sum": lambda lib, a, b: a.sum(),
+    "reshape": lambda lib, a, b: a.reshape(-1),
+    "getitem": lambda lib, a, b: a[1:3],
+}
+
+
+def _op_cases(lib, tensor):
+    rng = numpy.random.default_rng(0)
+    a = rng.standard_normal((4, 4)).astype(numpy.float32)
+    b = rng.standard_normal((4, 4)).astype(numpy.float32)
+    cases = {}
+    for name, op in OPS.items():
+        x, y = tensor(a), tensor(b)
+        xg, yg = tensor(a).requires_grad_(), tensor(b).requires_grad_()
+        cases[f"{name} fwd"] = (lambda op=op, x=x, y=y: op(lib, x, y))
+        cases[f"{name} fwd+bwd"] = (lambda op=op, x=xg, y=yg: op(lib, x, y).sum().backward())
+    return cases
+
+
+def _mlp(lib, tensor, functional):
+    rng = numpy.random.default_rng(0)
+    sizes = [784, 512, 512, 10]
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / fan_in**0.5
+        params.append(tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype("float32")))
+        params.append(tensor(rng.uniform(-bound, bound, (fan_out,)).astype("float32")))
+    for p in params:
+        p.requires_grad_()
+    x = tensor(rng.standard_normal((128, 784)).astype("float32"))
+    y = tensor(rng.integers(0, 10, 128))
+    velocity = [None] * len(params)
+
+    def step():
+        h = x
+        for i in range(0, len(params), 2):
+            h = h @ params[i].mT + params[i + 1]
+            if i < len(params) - 2:
+                h = h.relu()
+        loss = functional.cross_entropy(h, y)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with lib.no_grad():
+            for i, p in enumerate(params):
+                g = p.grad
+                velocity[i] = g if velocity[i] is None else velocity[i] * 0.9 + g
+                p.sub_(velocity[i] * 0.01)
+        return loss
+
+    return step
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--write", default=None, help="markdown file to update")
+    args = parser.parse_args(argv)
+
+    import torch
+    import torch.nn.functional as tF
+
+    from ember.nn import functional as eF
+
+    torch.set_num_threads(args.threads)
+    e_cases, t_cases = _op_cases(ember, ember.tensor), _op_cases(torch, torch.tensor)
+    rows = []
+    for name in e_cases:
+        r = _timing.interleaved({"ember": e_cases[name], "torch": t_cases[name]},
+                                args.repeats, args.min_time)
+        rows.append((name, r["ember"] * 1e6, r["torch"] * 1e6))
+    mlp = _timing.interleaved(
+        {"ember": _mlp(ember, ember.tensor, eF), "torch": _mlp(torch, torch.tensor, tF)},
+        args.repeats, max(args.min_time, 1.0),
+    )
+    lines = ["| op (4x4 float32) | ember µs | PyTorch µs | ember / PyTorch |", "|---|---|---|---|"]
+    for name, e, t in rows:
+        lines.append(f"| {name} | {e:.1f} | {t:.1f} | {e / t:.2f} |")
+    lines.append(
+        f"| MLP 784-512-512-10 step, batch 128 | {mlp['ember'] * 1e3:.2f} ms | "
+        f"{mlp['torch'] * 1e3:.2f} ms | {mlp['ember'] / mlp['torch']:.2f} |"
+    )
+    table = "\n".join(lines)
+    header = (f"Measured by `python bench/overhead.py` on {_timing.machine_line()}; "
+              f"NumPy {numpy.__version__}, PyTorch {torch.__version__} with {args.threads} "
+              "threads; medians of interleaved repeats. Lower ratio is better.")
+    print(header)
+    print(table)
+    if args.write:
+        _write_section(args.write, "Eager overhead", header + "\n\n" + table)
+
+
+def _write_section(path, title, body):
+    """Replace (or append) the '## title' section of a markdown file."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    marker = f"## {title}\n"
+    start = text.find(marker)
+    section = marker + "\n" + body + "\n\n"
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(marker))
+        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
