@@ -26,6 +26,7 @@ from ember.random import (
     Generator, bernoulli, get_rng_state, initial_seed, manual_seed, normal, rand, rand_like,
     randint, randint_like, randn, randn_like, randperm, seed, set_rng_state,
 )
+from ember.io import load, save  # noqa: E402
 from ember._functions import *  # noqa: F401,F403  (ember.exp, ember.matmul, ...)
 
 bool = bool_  # noqa: A001  (ember.bool like torch.bool)
