@@ -26,6 +26,11 @@ class AutogradError(EmberError, RuntimeError):
     """Misuse of autograd: backward twice through a freed graph, stale saved tensors, ..."""
 
 
+class ModuleError(EmberError, RuntimeError):
+    """Misuse of an nn.Module: a state_dict that does not fit the model, a lazy layer's
+    parameters used before it was built."""
+
+
 def shape_str(shape):
     """Format a shape the way users type it: (2, 3), (5,), ()."""
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"

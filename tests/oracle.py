@@ -31,7 +31,7 @@ def make_inputs(specs, dtype=numpy.float64, seed=0, low=None, high=None, positiv
             a = rng.standard_normal(spec)
         if positive:
             a = numpy.abs(a) + 0.5
-        arrays.append(a.astype(dtype))
+        arrays.append(numpy.asarray(a, dtype=dtype))  # 0-d stays an array, not a scalar
     return arrays
 
 

@@ -1,10 +1,10 @@
 """The op library. Each family module lists ``TENSOR_METHODS``; this file binds them (and the
 Python operators) onto Tensor, so an op's forward, backward and method live in one file."""
 
-from ember.ops import activation, elementwise, index, linalg, reduce, shape
+from ember.ops import activation, conv, elementwise, index, linalg, pool, reduce, shape
 from ember.tensor import Tensor
 
-FAMILIES = (elementwise, activation, reduce, linalg, shape, index)
+FAMILIES = (elementwise, activation, reduce, linalg, shape, index, conv, pool)
 
 
 def _bind_methods():
@@ -42,8 +42,6 @@ def _bind_operators():
     T.__rmatmul__ = _reflected(linalg.matmul)
     T.__getitem__ = index.getitem
     T.__eq__ = e.eq
-    T.T = property(lambda self: shape.permute(self, tuple(reversed(range(self.ndim)))))
-    T.mT = property(lambda self: shape.transpose(self, -2, -1))
 
 
 _bind_methods()

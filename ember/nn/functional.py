@@ -1,0 +1,197 @@
+"""Stateless layer functions, PyTorch's ``torch.nn.functional`` (import as ``F``).
+
+This module is the hub: the ops themselves live in the ``ember.ops`` families (forward and
+backward on one screen) and are re-exported here under their PyTorch names. The table at the
+bottom maps each ``F`` name to the families that may define it; a name appears here as soon as
+one of them does, so a missing op never breaks ``import ember.nn.functional``. Authors of new
+ops can either add their name to the table or import it explicitly below.
+
+``linear`` and ``bilinear`` are defined here; ``linear`` is one fused Function because it is
+the hot path of every MLP.
+"""
+
+import importlib
+
+from ember import errors
+from ember.autograd.function import Function
+from ember.ops import linalg, reduce, shape
+from ember.tensor import Tensor
+
+
+class _Linear(Function):
+    """y = x @ W.T + b in one node.
+
+    NOTE: fused (instead of matmul + transpose + add, three nodes) because it is the MLP hot
+    path; the backward is written with ember ops, so double backward still works.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        xp = ctx.xp
+        if x.ndim > 2 and x.flags.c_contiguous:
+            # One GEMM over all leading dims instead of a batched loop.
+            y = xp.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:
+            y = xp.matmul(x, w.T)
+        if b is not None:
+            y += b
+        ctx.save_for_backward(x, w)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = linalg.matmul(gy, w) if need_x else None
+        gw = gb = None
+        if need_w or need_b:
+            if gy.ndim != 2:
+                gy = shape.reshape(gy, (-1, gy.shape[-1]))
+            if need_w:
+                x2 = x if x.ndim == 2 else shape.reshape(x, (-1, x.shape[-1]))
+                gw = linalg.matmul(gy.mT, x2)
+            if need_b:
+                gb = reduce.sum(gy, 0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """Apply an affine map: ``input @ weight.T + bias``.
+
+    Args:
+        input (Tensor): shape ``(*, in_features)``.
+        weight (Tensor): shape ``(out_features, in_features)``.
+        bias (Tensor, optional): shape ``(out_features,)``.
+
+    Shape:
+        Output: ``(*, out_features)``.
+
+    Example::
+
+        >>> F.linear(ember.ones(2, 3), ember.ones(4, 3), ember.zeros(4)).shape
+        ember.Size([2, 4])
+    """
+    try:
+        x, w = input._data, weight._data
+    except AttributeError:
+        bad = input if not isinstance(input, Tensor) else weight
+        raise errors.DTypeError(
+            f"linear: expected Tensors, got {type(bad).__name__}; wrap arrays with "
+            "ember.tensor(...)"
+        ) from None
+    if x.dtype != w.dtype or (bias is not None and bias._data.dtype != w.dtype):
+        raise errors.DTypeError(
+            f"linear: input dtype {x.dtype} does not match weight dtype {w.dtype}"
+            + ("" if bias is None else f" and bias dtype {bias._data.dtype}")
+            + "; convert the input (x.float() / x.double()) or the layer (.to(dtype))"
+        )
+    if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1] or (
+        bias is not None and bias._data.shape not in ((w.shape[0],), ())
+    ):
+        raise errors.ShapeError(
+            f"linear: input {errors.shape_str(x.shape)}, weight {errors.shape_str(w.shape)}"
+            + ("" if bias is None else f", bias {errors.shape_str(bias._data.shape)}")
+            + " do not fit: expected input (..., in_features), weight (out_features, "
+            "in_features) and bias (out_features,)"
+        )
+    return _Linear.apply(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """Apply a bilinear map: ``y[..., o] = sum_ij x1[..., i] * weight[o, i, j] * x2[..., j]
+    + bias[o]``.
+
+    Args:
+        input1 (Tensor): shape ``(*, in1_features)``.
+        input2 (Tensor): shape ``(*, in2_features)`` with the same leading dims.
+        weight (Tensor): shape ``(out_features, in1_features, in2_features)``.
+        bias (Tensor, optional): shape ``(out_features,)``.
+
+    Shape:
+        Output: ``(*, out_features)``.
+
+    Example::
+
+        >>> F.bilinear(ember.ones(2, 3), ember.ones(2, 4), ember.ones(5, 3, 4)).shape
+        ember.Size([2, 5])
+    """
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or \
+            input2.shape[-1] != weight.shape[2] or input1.shape[:-1] != input2.shape[:-1]:
+        raise errors.ShapeError(
+            f"bilinear: input1 {errors.shape_str(input1.shape)}, input2 "
+            f"{errors.shape_str(input2.shape)} and weight {errors.shape_str(weight.shape)} do "
+            "not fit: expected (*, in1), (*, in2) with equal leading dims and weight "
+            "(out, in1, in2)"
+        )
+    out_f, in1, in2 = weight.shape
+    lead = tuple(input1.shape[:-1])
+    x1 = shape.reshape(input1, (-1, in1))
+    x2 = shape.reshape(input2, (-1, 1, in2))
+    # x1 @ W viewed as (in1, out * in2), then a dot with x2 over in2 for every output.
+    w = shape.reshape(shape.permute(weight, (1, 0, 2)), (in1, out_f * in2))
+    u = shape.reshape(linalg.matmul(x1, w), (-1, out_f, in2))
+    y = reduce.sum(u * x2, -1)
+    if bias is not None:
+        y = y + bias
+    return shape.reshape(y, lead + (out_f,))
+
+
+# ---- re-exports from the op families --------------------------------------------------------
+
+_FAMILIES = (
+    "activation", "loss", "conv", "pool", "norm", "dropout", "embedding", "attention",
+    "elementwise", "reduce", "shape", "index", "linalg", "random",
+)
+
+_NAMES = (
+    # activations
+    "relu", "relu_", "relu6", "elu", "elu_", "selu", "celu", "leaky_relu", "leaky_relu_",
+    "prelu", "rrelu", "gelu", "silu", "mish", "hardtanh", "hardtanh_", "hardswish",
+    "hardsigmoid", "sigmoid", "tanh", "softplus", "softsign", "softshrink", "hardshrink",
+    "tanhshrink", "threshold", "logsigmoid", "softmax", "log_softmax", "softmin", "glu",
+    "gumbel_softmax",
+    # losses
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
+    "gaussian_nll_loss", "cosine_embedding_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multilabel_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
+    "soft_margin_loss", "triplet_margin_loss", "ctc_loss",
+    # convolution and pooling
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "unfold", "fold", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
+    "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d",
+    "lp_pool2d", "max_unpool1d", "max_unpool2d",
+    # normalization, dropout, embedding, attention
+    "batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "normalize",
+    "local_response_norm", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "embedding", "embedding_bag", "one_hot",
+    "scaled_dot_product_attention", "multi_head_attention_forward",
+    # shape and misc
+    "pad", "interpolate", "upsample", "grid_sample", "affine_grid", "pixel_shuffle",
+    "pixel_unshuffle", "cosine_similarity", "pairwise_distance", "pdist",
+)
+
+
+def _reexport():
+    """Bind each name of ``_NAMES`` from the first family that defines it; families that do
+    not exist yet are skipped."""
+    g = globals()
+    families = []
+    for fam in _FAMILIES:
+        try:
+            families.append(importlib.import_module("ember.ops." + fam))
+        except ModuleNotFoundError as exc:
+            if exc.name != "ember.ops." + fam:
+                raise
+    for name in _NAMES:
+        if name in g:
+            continue
+        for family in families:
+            fn = getattr(family, name, None)
+            if callable(fn):
+                g[name] = fn
+                break
+
+
+_reexport()

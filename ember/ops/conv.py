@@ -1,0 +1,523 @@
+"""Convolutions: conv1d/2d/3d and conv_transpose1d/2d/3d, one N-d implementation.
+
+How it computes (im2col, GEMMs over the whole batch):
+
+- ``_im2col`` pads the input once and copies an ``as_strided`` window view ordered
+  ``(C, *K, N, *O)`` into the column matrix ``col``, i.e. a (C*K, N*O) matrix. That order keeps
+  the innermost copy loop along the output width (a long, regular stride), measured 5-10x
+  faster than the (N*O, C*K) order whose inner loop is the kernel width.
+- forward: ``y[n] = W @ col[:, n]`` as one batched matmul that writes (N, C_out, *O) directly;
+  groups are a batch axis of the same matmul. Bias is added in place.
+- input gradient (= transposed convolution): ``gcol[n] = W^T @ gy[n]``, then ``_col2im`` adds
+  each kernel offset's slab back into a padded buffer: a loop over the kernel offsets
+  (``prod(K)`` iterations, 9 for 3x3), each a vectorised strided add over the whole batch.
+- weight gradient: ``gy @ col^T`` with gy as a (C_out, N*O) matrix: one GEMM.
+
+Three Functions close under differentiation, so gradients of any order work:
+``_Conv`` (y = conv(x, w) + b), ``_ConvTranspose`` (its input gradient, = conv_transpose) and
+``_ConvWeight`` (its weight gradient). Each one's backward is written with the other two.
+
+NOTE: ``_Conv`` keeps its column matrix for the weight gradient (the column copy is the
+expensive part of computing it again; the price is prod(K) times the input's memory until
+backward). When the backward is not recorded (``create_graph=False``) it runs on arrays
+(``_Conv._backward_arrays``): it reuses ``col`` and transposes gy once for the weight and the
+bias gradient. With ``create_graph=True`` it calls ``_ConvTranspose``/``_ConvWeight``, which
+recompute but are differentiable. Both return the same values: ordinary gradient checks test
+the first path, double-backward checks the second.
+"""
+
+import itertools
+
+from ember import errors
+from ember.autograd import grad_mode
+from ember.autograd.function import Function
+from ember.tensor import Tensor
+
+_State = grad_mode._State
+
+
+# ---- geometry -------------------------------------------------------------------------------
+
+
+class _Geom:
+    """Everything about one convolution's shape: the conv maps ``x`` (N, C_in, *in_size) with
+    weight (C_out, C_in/groups, *k) to ``y`` (N, C_out, *out_size)."""
+
+    __slots__ = ("in_size", "out_size", "k", "stride", "dilation", "pad_lo", "padded", "groups")
+
+    def __init__(self, in_size, out_size, k, stride, dilation, pad_lo, pad_hi, groups):
+        self.in_size = tuple(in_size)
+        self.out_size = tuple(out_size)
+        self.k = tuple(k)
+        self.stride = tuple(stride)
+        self.dilation = tuple(dilation)
+        self.pad_lo = tuple(pad_lo)
+        self.groups = groups
+        # The padded buffer must hold the input and every window that out_size asks for.
+        self.padded = tuple(
+            max(lo + s + hi, (o - 1) * st + d * (kk - 1) + 1)
+            for s, o, kk, st, d, lo, hi in zip(
+                in_size, out_size, k, stride, dilation, pad_lo, pad_hi
+            )
+        )
+
+    @property
+    def needs_pad(self):
+        return any(self.pad_lo) or self.padded != self.in_size
+
+
+def _im2col(xp, x, g):
+    """The column matrix of ``x`` (N, C, *S): shape (C, *K, N, *O), contiguous."""
+    n, c = x.shape[:2]
+    if g.needs_pad:
+        buf = xp.zeros((n, c) + g.padded, dtype=x.dtype)
+        inner = tuple(slice(lo, lo + s) for lo, s in zip(g.pad_lo, g.in_size))
+        buf[(slice(None), slice(None)) + inner] = x
+    else:
+        buf = x
+    sn, sc = buf.strides[:2]
+    ss = buf.strides[2:]
+    shape = (c,) + g.k + (n,) + g.out_size
+    strides = (
+        (sc,)
+        + tuple(s * d for s, d in zip(ss, g.dilation))
+        + (sn,)
+        + tuple(s * st for s, st in zip(ss, g.stride))
+    )
+    windows = xp.lib.stride_tricks.as_strided(buf, shape=shape, strides=strides)
+    return xp.ascontiguousarray(windows)
+
+
+def _col2im(xp, gcol, g):
+    """Adjoint of _im2col: ``gcol`` (N, C, *K, *O) summed back into (N, C, *S)."""
+    n, c = gcol.shape[:2]
+    buf = xp.zeros((n, c) + g.padded, dtype=gcol.dtype)
+    everything = (slice(None), slice(None))
+    for offset in itertools.product(*(range(kk) for kk in g.k)):
+        window = tuple(
+            slice(j * d, j * d + (o - 1) * st + 1, st)
+            for j, d, o, st in zip(offset, g.dilation, g.out_size, g.stride)
+        )
+        buf[everything + window] += gcol[everything + offset]
+    if not g.needs_pad:
+        return buf
+    inner = tuple(slice(lo, lo + s) for lo, s in zip(g.pad_lo, g.in_size))
+    return xp.ascontiguousarray(buf[everything + inner])
+
+
+def _channels_first(xp, a):
+    """(N, C, *O) -> the contiguous matrix (C, N*O)."""
+    c = a.shape[1]
+    return xp.ascontiguousarray(a.swapaxes(0, 1)).reshape(c, -1)
+
+
+def _forward_arrays(xp, x, w, b, g):
+    """y = conv(x, w) + b on arrays; returns (y, col).
+
+    The GEMM runs batched over N on a transposed view of ``col`` (each sample's (C*K, O)
+    block has unit stride, so BLAS takes it as is) and writes (N, C_out, O) directly: no
+    transpose copy of the output, and measured no slower than one (C_out, N*O) GEMM.
+    """
+    col = _im2col(xp, x, g)
+    n, cout, groups = x.shape[0], w.shape[0], g.groups
+    o = _prod(g.out_size)
+    cols = col.reshape(groups, -1, n, o).transpose(2, 0, 1, 3)  # (N, g, C*K/g, O)
+    wm = w.reshape(1, groups, cout // groups, -1)
+    y = xp.matmul(wm, cols).reshape(n, cout, o)
+    if b is not None:
+        y += b.reshape(cout, 1)
+    return y.reshape((n, cout) + g.out_size), col
+
+
+def _input_grad_arrays(xp, gy, w, b, g):
+    """conv's input gradient (= transposed conv of ``gy`` with ``w``), plus ``b`` per channel.
+
+    ``gcol`` = W^T @ gy per sample, in the layout (N, C, *K, *O) that _col2im adds back.
+    """
+    n, cout, groups = gy.shape[0], w.shape[0], g.groups
+    cin = w.shape[1] * groups
+    wt = w.reshape(groups, cout // groups, -1).swapaxes(1, 2)  # (g, C*K/g, C_out/g)
+    gys = gy.reshape(n, groups, cout // groups, -1)
+    gcol = xp.matmul(wt, gys).reshape((n, cin) + g.k + g.out_size)
+    out = _col2im(xp, gcol, g)
+    if b is not None:
+        out += b.reshape((-1,) + (1,) * len(g.k))
+    return out
+
+
+def _weight_grad_arrays(xp, col, gy2, w_shape, g):
+    """conv's weight gradient from the column matrix and gy as a (C_out, N*O) matrix."""
+    groups = g.groups
+    cols = col.reshape(groups, col.shape[0] * _prod(g.k) // groups, -1)
+    gw = xp.matmul(gy2.reshape(groups, -1, gy2.shape[-1]), cols.swapaxes(1, 2))
+    return gw.reshape(w_shape)
+
+
+def _prod(values):
+    p = 1
+    for v in values:
+        p *= v
+    return p
+
+
+def _bias_grad(gy):
+    from ember.ops import reduce  # noqa: PLC0415
+
+    dims = (0,) + tuple(range(2, gy.ndim))
+    return reduce.sum(gy, dims)
+
+
+# ---- the three Functions ----------------------------------------------------------------------
+
+
+class _Conv(Function):
+    """y = conv(x, w) + b."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, g):
+        y, col = _forward_arrays(ctx.xp, x, w, b, g)
+        ctx.g = g
+        ctx.w_shape = w.shape
+        keep_col = ctx._record and ctx.needs_input_grad[1]
+        ctx.save_for_backward(x, w, col if keep_col else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w, col = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        g = ctx.g
+        if not _State.enabled:
+            return _Conv._backward_arrays(ctx, gy._data, x._data, w._data, col, g)
+        gx = _ConvTranspose.apply(gy, w, None, g) if need_x else None
+        gw = _ConvWeight.apply(x, gy, ctx.w_shape, g) if need_w else None
+        gb = _bias_grad(gy) if need_b else None
+        return gx, gw, gb, None
+
+    @staticmethod
+    def _backward_arrays(ctx, gy, x, w, col, g):
+        """The same gradients on arrays, for a backward that is not recorded: the weight
+        gradient reuses the forward's column matrix, and gy is transposed once for both it
+        and the bias gradient."""
+        xp = ctx.xp
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_x:
+            gx = Tensor._make(_input_grad_arrays(xp, gy, w, None, g), False, None, 0)
+        if need_w or need_b:
+            gy2 = _channels_first(xp, gy)
+            if need_w:
+                cols = col._data if col is not None else _im2col(xp, x, g)
+                gw = Tensor._make(_weight_grad_arrays(xp, cols, gy2, ctx.w_shape, g), False,
+                                  None, 0)
+            if need_b:
+                gb = Tensor._make(gy2.sum(axis=1), False, None, 0)
+        return gx, gw, gb, None
+
+
+class _ConvTranspose(Function):
+    """z = conv's input gradient applied to ``y`` (the transposed convolution), plus b."""
+
+    @staticmethod
+    def forward(ctx, y, w, b, g):
+        ctx.g = g
+        ctx.w_shape = w.shape
+        ctx.save_for_backward(y, w)
+        return _input_grad_arrays(ctx.xp, y, w, b, g)
+
+    @staticmethod
+    def backward(ctx, gz):
+        y, w = ctx.saved_tensors
+        need_y, need_w, need_b = ctx.needs_input_grad[:3]
+        g = ctx.g
+        # <convT(y, w), v> = <y, conv(v, w)>: both gradients come from the conv of v = gz.
+        gy = _Conv.apply(gz, w, None, g) if need_y else None
+        gw = _ConvWeight.apply(gz, y, ctx.w_shape, g) if need_w else None
+        gb = _bias_grad(gz) if need_b else None
+        return gy, gw, gb, None
+
+
+class _ConvWeight(Function):
+    """gw = conv's weight gradient for input ``x`` and output gradient ``gy``."""
+
+    @staticmethod
+    def forward(ctx, x, gy, w_shape, g):
+        ctx.g = g
+        ctx.save_for_backward(x, gy)
+        col = _im2col(ctx.xp, x, g)
+        return _weight_grad_arrays(ctx.xp, col, _channels_first(ctx.xp, gy), w_shape, g)
+
+    @staticmethod
+    def backward(ctx, ggw):
+        x, gy = ctx.saved_tensors
+        need_x, need_gy = ctx.needs_input_grad[:2]
+        g = ctx.g
+        # <wgrad(x, gy), v> = <gy, conv(x, v)> = <convT(gy, v), x>.
+        gx = _ConvTranspose.apply(gy, ggw, None, g) if need_x else None
+        ggy = _Conv.apply(x, ggw, None, g) if need_gy else None
+        return gx, ggy, None, None
+
+
+# ---- argument checking ------------------------------------------------------------------------
+
+
+def _tuple(value, n, name, op):
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        return tuple(int(v) for v in value)
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return (int(value),) * n
+
+
+def _check_positive(values, name, op):
+    if any(v < 1 for v in values):
+        raise ValueError(f"{op}: {name} must be positive, got {values}")
+
+
+def _check_tensors(op, nd, input, weight, bias, transposed):
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise errors.DTypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise errors.ShapeError(
+            f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got input "
+            f"of shape {errors.shape_str(input.shape)}"
+        )
+    if weight.ndim != nd + 2:
+        layout = "(in_channels, out_channels/groups, *kernel)" if transposed else (
+            "(out_channels, in_channels/groups, *kernel)"
+        )
+        raise errors.ShapeError(
+            f"{op}: expected a {nd + 2}-D weight {layout}, got weight of shape "
+            f"{errors.shape_str(weight.shape)}"
+        )
+    dts = {t._data.dtype for t in (input, weight, bias) if t is not None}
+    if len(dts) != 1 or next(iter(dts)).kind != "f":
+        names = ", ".join(
+            f"{n}={t._data.dtype}" for n, t in (("input", input), ("weight", weight),
+                                                ("bias", bias)) if t is not None
+        )
+        raise errors.DTypeError(
+            f"{op}: input, weight and bias must share one floating dtype, got {names}; convert "
+            "with .to(weight.dtype)"
+        )
+
+
+def _check_bias(op, bias, channels):
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise errors.ShapeError(
+            f"{op}: expected bias of shape ({channels},) (one per output channel), got "
+            f"{errors.shape_str(bias.shape)}"
+        )
+
+
+def _batched(input, nd):
+    from ember.ops import shape as shape_ops  # noqa: PLC0415
+
+    if input.ndim == nd + 2:
+        return input, False
+    return shape_ops.reshape(input, (1,) + tuple(input.shape)), True
+
+
+def _unbatch(out):
+    from ember.ops import shape as shape_ops  # noqa: PLC0415
+
+    return shape_ops.reshape(out, tuple(out.shape[1:]))
+
+
+def _convnd(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    _check_tensors(op, nd, input, weight, bias, transposed=False)
+    stride = _tuple(stride, nd, "stride", op)
+    dilation = _tuple(dilation, nd, "dilation", op)
+    _check_positive(stride, "stride", op)
+    _check_positive(dilation, "dilation", op)
+    x, unbatched = _batched(input, nd)
+    cout, cin_g = weight.shape[:2]
+    k = tuple(weight.shape[2:])
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if cout % groups:
+        raise errors.ShapeError(
+            f"{op}: out_channels ({cout}, from weight {errors.shape_str(weight.shape)}) must be "
+            f"divisible by groups={groups}"
+        )
+    if x.shape[1] != cin_g * groups:
+        raise errors.ShapeError(
+            f"{op}: expected input with {cin_g * groups} channels (weight "
+            f"{errors.shape_str(weight.shape)}, groups={groups}), got input of shape "
+            f"{errors.shape_str(input.shape)}"
+        )
+    _check_bias(op, bias, cout)
+    size = tuple(x.shape[2:])
+    lo, hi = _conv_padding(op, padding, nd, k, dilation, stride)
+    padded = tuple(s + a + b for s, a, b in zip(size, lo, hi))
+    span = tuple(d * (kk - 1) + 1 for d, kk in zip(dilation, k))
+    if any(p < sp for p, sp in zip(padded, span)):
+        raise errors.ShapeError(
+            f"{op}: the padded input {padded} is smaller than the (dilated) kernel {span} "
+            f"(input {errors.shape_str(input.shape)}, weight {errors.shape_str(weight.shape)}, "
+            f"padding {padding!r}, dilation {dilation}); use a larger input or more padding"
+        )
+    out = tuple((p - sp) // st + 1 for p, sp, st in zip(padded, span, stride))
+    g = _Geom(size, out, k, stride, dilation, lo, hi, groups)
+    y = _Conv.apply(x, weight, bias, g)
+    return _unbatch(y) if unbatched else y
+
+
+def _conv_padding(op, padding, nd, k, dilation, stride):
+    """(pad_lo, pad_hi) per spatial dim from an int, a tuple, 'same' or 'valid'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * nd, (0,) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{op}: padding='same' is not supported for strided convolutions (stride="
+                    f"{stride}); use an explicit padding"
+                )
+            total = tuple(d * (kk - 1) for d, kk in zip(dilation, k))
+            lo = tuple(t // 2 for t in total)
+            return lo, tuple(t - a for t, a in zip(total, lo))
+        raise ValueError(
+            f"{op}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}"
+        )
+    pad = _tuple(padding, nd, "padding", op)
+    if any(p < 0 for p in pad):
+        raise ValueError(f"{op}: padding must be non-negative, got {pad}")
+    return pad, pad
+
+
+def _conv_transposend(op, nd, input, weight, bias, stride, padding, output_padding, groups,
+                      dilation):
+    _check_tensors(op, nd, input, weight, bias, transposed=True)
+    stride = _tuple(stride, nd, "stride", op)
+    dilation = _tuple(dilation, nd, "dilation", op)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple of {nd} ints, got {padding!r}")
+    pad = _tuple(padding, nd, "padding", op)
+    out_pad = _tuple(output_padding, nd, "output_padding", op)
+    _check_positive(stride, "stride", op)
+    _check_positive(dilation, "dilation", op)
+    if any(p < 0 for p in pad):
+        raise ValueError(f"{op}: padding must be non-negative, got {pad}")
+    for op_, st, d in zip(out_pad, stride, dilation):
+        if op_ < 0 or op_ >= max(st, d):
+            raise ValueError(
+                f"{op}: output_padding {out_pad} must be smaller than stride {stride} or "
+                f"dilation {dilation} (per dimension)"
+            )
+    x, unbatched = _batched(input, nd)
+    cin, cout_g = weight.shape[:2]
+    k = tuple(weight.shape[2:])
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if cin % groups:
+        raise errors.ShapeError(
+            f"{op}: in_channels ({cin}, from weight {errors.shape_str(weight.shape)}) must be "
+            f"divisible by groups={groups}"
+        )
+    if x.shape[1] != cin:
+        raise errors.ShapeError(
+            f"{op}: expected input with {cin} channels (weight {errors.shape_str(weight.shape)} "
+            f"is (in_channels, out_channels/groups, *kernel), groups={groups}), got input of "
+            f"shape {errors.shape_str(input.shape)}"
+        )
+    _check_bias(op, bias, cout_g * groups)
+    size = tuple(x.shape[2:])
+    out = tuple(
+        (s - 1) * st - 2 * p + d * (kk - 1) + o + 1
+        for s, st, p, d, kk, o in zip(size, stride, pad, dilation, k, out_pad)
+    )
+    if any(o < 1 for o in out):
+        raise errors.ShapeError(
+            f"{op}: the output size {out} is not positive (input {errors.shape_str(input.shape)}, "
+            f"weight {errors.shape_str(weight.shape)}, padding {pad}); reduce the padding"
+        )
+    # In conv terms the transposed conv's output is the conv's input and vice versa.
+    g = _Geom(out, size, k, stride, dilation, pad, pad, groups)
+    z = _ConvTranspose.apply(x, weight, bias, g)
+    return _unbatch(z) if unbatched else z
+
+
+# ---- public functions ---------------------------------------------------------------------------
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation, like PyTorch) over (N, C_in, L) or (C_in, L).
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_out, C_in/groups, kL).
+        bias: optional (C_out,).
+        stride, dilation: int or 1-tuple.
+        padding: int, 1-tuple, 'valid' (no padding) or 'same' (output length = input length;
+            an odd total pads one more on the right, like PyTorch; needs stride 1).
+        groups: split channels into this many independent groups (groups == C_in: depthwise).
+
+    Returns:
+        (N, C_out, L_out) with L_out = (L + 2*padding - dilation*(kL-1) - 1) // stride + 1.
+
+    >>> ember.conv1d(ember.ones(1, 2, 5), ember.ones(3, 2, 3)).shape
+    ember.Size([1, 3, 3])
+    """
+    return _convnd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution over (N, C_in, H, W) or unbatched (C_in, H, W); see conv1d.
+
+    weight is (C_out, C_in/groups, kH, kW); stride, padding and dilation are ints or pairs,
+    padding may also be 'same' or 'valid'. Output: (N, C_out, H_out, W_out).
+
+    >>> x = ember.randn(8, 3, 32, 32)
+    >>> ember.conv2d(x, ember.randn(16, 3, 3, 3), padding=1).shape
+    ember.Size([8, 16, 32, 32])
+    """
+    return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution over (N, C_in, D, H, W) or unbatched (C_in, D, H, W); see conv1d."""
+    return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-D transposed convolution (the gradient of conv1d w.r.t. its input).
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_in, C_out/groups, kL) (note: in_channels first, as in PyTorch).
+        bias: optional (C_out,).
+        output_padding: extra size added on one side of the output (smaller than stride or
+            dilation); picks among the input sizes a strided conv maps to the same length.
+
+    Returns:
+        (N, C_out, L_out) with
+        L_out = (L-1)*stride - 2*padding + dilation*(kL-1) + output_padding + 1.
+    """
+    return _conv_transposend("conv_transpose1d", 1, input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution over (N, C_in, H, W); see conv_transpose1d.
+
+    >>> ember.conv_transpose2d(ember.ones(1, 4, 5, 5), ember.ones(4, 2, 3, 3), stride=2).shape
+    ember.Size([1, 2, 11, 11])
+    """
+    return _conv_transposend("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """3-D transposed convolution over (N, C_in, D, H, W); see conv_transpose1d."""
+    return _conv_transposend("conv_transpose3d", 3, input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+TENSOR_METHODS = {}

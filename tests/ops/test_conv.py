@@ -1,0 +1,214 @@
+"""conv1d/2d/3d and conv_transpose1d/2d/3d against PyTorch, finite differences, double backward."""
+
+import numpy
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ember
+from ember import errors
+from tests.oracle import check_double_backward, check_op
+
+# torch warns that it copies the input for 'same' with even kernels; ember pads either way.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+# (input shape, weight shape, has bias, kwargs): small shapes, many geometries.
+CONV2D = [
+    ((2, 3, 7, 6), (4, 3, 3, 2), True, {}),
+    ((2, 3, 7, 6), (4, 3, 3, 3), False, {"stride": 2, "padding": 1}),
+    ((1, 2, 8, 7), (3, 2, 3, 2), True, {"stride": (2, 3), "padding": (2, 0), "dilation": (1, 2)}),
+    ((2, 4, 6, 6), (6, 2, 3, 3), True, {"groups": 2, "padding": 1}),
+    ((2, 4, 6, 5), (8, 1, 3, 3), True, {"groups": 4, "stride": 2}),  # depthwise, multiplier 2
+    ((2, 4, 6, 5), (4, 1, 3, 3), False, {"groups": 4, "padding": "same"}),  # depthwise
+    ((1, 3, 6, 7), (2, 3, 2, 4), True, {"padding": "same"}),  # even kernels: extra on the right
+    ((1, 3, 6, 7), (2, 3, 2, 3), True, {"padding": "same", "dilation": (2, 1)}),
+    ((2, 3, 5, 6), (2, 3, 3, 3), True, {"padding": "valid"}),
+    ((3, 5, 6), (4, 3, 3, 3), True, {"padding": 1}),  # unbatched
+    ((2, 3, 4, 4), (5, 3, 1, 1), True, {}),  # 1x1
+    ((2, 2, 5, 5), (3, 2, 5, 5), True, {}),  # kernel == input
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D)
+def test_conv2d(x_shape, w_shape, bias, kwargs):
+    shapes = [x_shape, w_shape] + ([(w_shape[0],)] if bias else [])
+    check_op(ember.conv2d, shapes, torch_fn=F.conv2d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 3, 9), (4, 3, 3), {"stride": 2, "padding": 1}),
+    ((2, 4, 9), (4, 2, 2), {"groups": 2, "dilation": 3, "padding": "same"}),
+    ((3, 8), (2, 3, 4), {"padding": "same"}),  # unbatched, even kernel
+    ((1, 2, 6), (2, 2, 3), {"padding": "valid", "stride": (3,)}),
+])
+def test_conv1d(x_shape, w_shape, kwargs):
+    check_op(ember.conv1d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv1d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((1, 2, 4, 5, 4), (3, 2, 2, 3, 2), {"stride": (1, 2, 1), "padding": 1}),
+    ((2, 4, 3, 4, 4), (4, 2, 2, 2, 2), {"groups": 2, "dilation": (1, 2, 1), "padding": "same"}),
+    ((2, 3, 4, 4), (2, 2, 2, 2, 2), {}),  # unbatched
+])
+def test_conv3d(x_shape, w_shape, kwargs):
+    check_op(ember.conv3d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv3d, kwargs=kwargs)
+
+
+CONV_T2D = [
+    ((2, 4, 3, 4), (4, 3, 3, 2), True, {}),
+    ((2, 4, 3, 4), (4, 3, 3, 3), True, {"stride": 2, "padding": 1, "output_padding": 1}),
+    ((1, 4, 3, 3), (4, 2, 3, 2), False, {"stride": (2, 3), "output_padding": (1, 2),
+                                         "groups": 2}),
+    ((2, 2, 3, 4), (2, 3, 2, 3), True, {"dilation": 2, "padding": (1, 2), "stride": 2}),
+    ((1, 2, 3, 4), (2, 3, 3, 3), True, {"dilation": 2, "output_padding": 1}),  # op < dilation
+    ((3, 4, 3), (3, 2, 2, 2), True, {"stride": 2}),  # unbatched
+    ((2, 4, 3, 3), (4, 1, 3, 3), True, {"groups": 4, "stride": 2, "padding": 1}),  # depthwise
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV_T2D)
+def test_conv_transpose2d(x_shape, w_shape, bias, kwargs):
+    groups = kwargs.get("groups", 1)
+    shapes = [x_shape, w_shape] + ([(w_shape[1] * groups,)] if bias else [])
+    check_op(ember.conv_transpose2d, shapes, torch_fn=F.conv_transpose2d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 4, 5), (4, 2, 3), {"stride": 3, "padding": 1, "output_padding": 2}),
+    ((2, 4, 5), (4, 1, 2), {"groups": 2, "dilation": 2}),
+    ((4, 5), (4, 3, 3), {"stride": 2}),
+])
+def test_conv_transpose1d(x_shape, w_shape, kwargs):
+    cout = w_shape[1] * kwargs.get("groups", 1)
+    check_op(ember.conv_transpose1d, [x_shape, w_shape, (cout,)], torch_fn=F.conv_transpose1d,
+             kwargs=kwargs)
+
+
+def test_conv_transpose3d():
+    check_op(ember.conv_transpose3d, [(1, 2, 2, 3, 2), (2, 3, 2, 2, 2), (3,)],
+             torch_fn=F.conv_transpose3d, kwargs={"stride": 2, "output_padding": (1, 0, 1)})
+
+
+@pytest.mark.parametrize("fn, tfn, shapes, kwargs", [
+    (ember.conv2d, F.conv2d, [(4, 3, 12, 11), (8, 3, 3, 3), (8,)], {"padding": 1}),
+    (ember.conv2d, F.conv2d, [(2, 8, 9, 9), (8, 2, 3, 3), (8,)], {"groups": 4, "stride": 2}),
+    (ember.conv_transpose2d, F.conv_transpose2d, [(2, 4, 5, 5), (4, 3, 3, 3), (3,)],
+     {"stride": 2, "padding": 1, "output_padding": 1}),
+    (ember.conv1d, F.conv1d, [(2, 3, 20), (4, 3, 5), (4,)], {"padding": "same"}),
+])
+def test_float32_matches_torch(fn, tfn, shapes, kwargs):
+    check_op(fn, shapes, torch_fn=tfn, kwargs=kwargs, dtype=numpy.float32, rtol=1e-4, atol=1e-4)
+
+
+def test_lenet_shapes_float32():
+    """The hot path (column matrix reused for the weight gradient) on the W2 shapes. The weight
+    gradient sums 12,544 float32 products per entry (values ~100), hence the absolute slack."""
+    check_op(ember.conv2d, [(64, 16, 14, 14), (32, 16, 3, 3), (32,)], torch_fn=F.conv2d,
+             kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3)
+
+
+def test_input_without_grad_and_output_contiguous():
+    x = ember.randn(2, 3, 6, 6)
+    w = ember.randn(4, 3, 3, 3, requires_grad=True)
+    y = ember.conv2d(x, w, padding=1)
+    assert y.shape == (2, 4, 6, 6) and y.is_contiguous()
+    (gw,) = ember.autograd.grad(y.sum(), [w])
+    xt = torch.tensor(x.numpy())
+    wt = torch.tensor(w.detach().numpy(), requires_grad=True)
+    (gwt,) = torch.autograd.grad(F.conv2d(xt, wt, padding=1).sum(), [wt])
+    numpy.testing.assert_allclose(gw.numpy(), gwt.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---- double backward (create_graph): every gradient is built from the conv Functions -----------
+
+
+def test_conv2d_double_backward():
+    check_double_backward(lambda x, w, b: ember.conv2d(x, w, b, stride=2, padding=1),
+                          [(1, 2, 5, 5), (3, 2, 3, 3), (3,)])
+    check_double_backward(lambda x, w: ember.conv2d(x, w, groups=2, dilation=(2, 1)),
+                          [(2, 4, 5, 4), (2, 2, 2, 2)])
+
+
+def test_conv_transpose2d_double_backward():
+    check_double_backward(
+        lambda x, w, b: ember.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        [(1, 2, 3, 3), (2, 3, 3, 3), (3,)],
+    )
+
+
+def test_conv1d_double_backward_through_nonlinearity():
+    # (conv(x, w))**2 makes the first gradient depend on x and w in every slot.
+    check_double_backward(lambda x, w: ember.conv1d(x, w, padding="same") ** 2,
+                          [(2, 2, 6), (3, 2, 4)])
+
+
+def test_hessian_vector_product_matches_torch():
+    rng = numpy.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    v = rng.standard_normal((4, 3, 3, 3))
+    results = []
+    for lib, conv in ((ember, ember.conv2d), (torch, F.conv2d)):
+        xe, we = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+        y = conv(xe, we, stride=2, padding=1)
+        (gw,) = (ember.autograd.grad if lib is ember else torch.autograd.grad)(
+            (y * y).sum(), [we], create_graph=True)
+        (hx,) = (ember.autograd.grad if lib is ember else torch.autograd.grad)(
+            (gw * lib.tensor(v)).sum(), [xe])
+        results.append(numpy.asarray(hx.detach().numpy()))
+    numpy.testing.assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-9)
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+def _raises(exc, match, fn, *args, **kwargs):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_error_channels():
+    _raises(errors.ShapeError,
+            r"conv2d: expected input with 3 channels \(weight \(16, 3, 3, 3\), groups=1\), got "
+            r"input of shape \(8, 1, 28, 28\)",
+            ember.conv2d, ember.zeros(8, 1, 28, 28), ember.zeros(16, 3, 3, 3))
+    _raises(errors.ShapeError, r"conv2d: expected input with 4 channels .*groups=2",
+            ember.conv2d, ember.zeros(1, 3, 5, 5), ember.zeros(4, 2, 3, 3), groups=2)
+    _raises(errors.ShapeError, r"conv_transpose2d: expected input with 4 channels",
+            ember.conv_transpose2d, ember.zeros(1, 3, 5, 5), ember.zeros(4, 2, 3, 3))
+
+
+def test_error_ranks_and_bias():
+    _raises(errors.ShapeError, r"conv2d: expected a 3-D \(unbatched\) or 4-D \(batched\) input, "
+            r"got input of shape \(28, 28\)", ember.conv2d, ember.zeros(28, 28),
+            ember.zeros(4, 1, 3, 3))
+    _raises(errors.ShapeError, r"conv1d: expected a 3-D weight", ember.conv1d,
+            ember.zeros(1, 2, 5), ember.zeros(4, 2))
+    _raises(errors.ShapeError, r"conv2d: expected bias of shape \(4,\).*got \(3,\)",
+            ember.conv2d, ember.zeros(1, 2, 5, 5), ember.zeros(4, 2, 3, 3), ember.zeros(3))
+
+
+def test_error_groups_and_sizes():
+    _raises(errors.ShapeError, r"out_channels \(5.*divisible by groups=2", ember.conv2d,
+            ember.zeros(1, 4, 5, 5), ember.zeros(5, 2, 3, 3), groups=2)
+    _raises(errors.ShapeError, r"conv2d: the padded input \(4, 4\) is smaller than the "
+            r"\(dilated\) kernel \(5, 5\)", ember.conv2d, ember.zeros(1, 1, 4, 4),
+            ember.zeros(1, 1, 3, 3), dilation=2)
+    _raises(ValueError, r"padding='same' is not supported for strided convolutions",
+            ember.conv2d, ember.zeros(1, 1, 4, 4), ember.zeros(1, 1, 3, 3), stride=2,
+            padding="same")
+    _raises(ValueError, r"conv2d: padding must be an int, a tuple, 'same' or 'valid', got 'full'",
+            ember.conv2d, ember.zeros(1, 1, 4, 4), ember.zeros(1, 1, 3, 3), padding="full")
+    _raises(ValueError, r"conv2d: stride must be positive", ember.conv2d,
+            ember.zeros(1, 1, 4, 4), ember.zeros(1, 1, 3, 3), stride=0)
+    _raises(ValueError, r"conv_transpose2d: output_padding \(2, 2\) must be smaller than stride",
+            ember.conv_transpose2d, ember.zeros(1, 1, 4, 4), ember.zeros(1, 1, 3, 3), stride=2,
+            output_padding=2)
+
+
+def test_error_dtypes():
+    _raises(errors.DTypeError, r"conv2d: input, weight and bias must share one floating dtype, "
+            r"got input=float64, weight=float32", ember.conv2d,
+            ember.zeros(1, 1, 4, 4, dtype=ember.float64), ember.zeros(1, 1, 3, 3))
+    _raises(errors.DTypeError, r"conv1d: input, weight and bias must share one floating dtype",
+            ember.conv1d, ember.zeros(1, 1, 4, dtype=ember.int64),
+            ember.zeros(1, 1, 3, dtype=ember.int64))

@@ -1,0 +1,222 @@
+"""Max, average and adaptive pooling against PyTorch, finite differences, double backward."""
+
+import numpy
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ember
+from ember import errors
+from tests.oracle import check_double_backward, check_op, make_inputs
+
+
+def _distinct(shape, seed=0):
+    """Inputs without ties (a permutation of spaced values) so finite differences of a max are
+    well defined: the winner cannot change within eps."""
+    rng = numpy.random.default_rng(seed)
+    n = int(numpy.prod(shape))
+    return (rng.permutation(n).astype(numpy.float64) * 0.1 - n * 0.05).reshape(shape)
+
+
+MAX2D = [
+    ((2, 3, 6, 6), {"kernel_size": 2}),
+    ((2, 3, 7, 6), {"kernel_size": (3, 2), "stride": (2, 1), "padding": 1}),
+    ((1, 2, 7, 8), {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+    ((1, 2, 8, 7), {"kernel_size": (2, 3), "stride": 2, "padding": (1, 1), "dilation": (2, 1),
+                    "ceil_mode": True}),
+    ((1, 2, 6, 6), {"kernel_size": 3, "stride": 1}),  # overlapping windows
+    ((3, 5, 5), {"kernel_size": 2, "stride": [], "ceil_mode": True}),  # unbatched, stride []
+]
+
+
+@pytest.mark.parametrize("shape, kwargs", MAX2D)
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_max_pool2d(shape, kwargs, return_indices):
+    kwargs = dict(kwargs, return_indices=return_indices)
+    check_op(ember.max_pool2d, [], torch_fn=F.max_pool2d, kwargs=kwargs,
+             inputs=[_distinct(shape)])
+
+
+@pytest.mark.parametrize("shape, kwargs", [
+    ((2, 3, 9), {"kernel_size": 3, "stride": 2, "padding": 1, "return_indices": True}),
+    ((2, 3, 10), {"kernel_size": 2, "dilation": 3, "ceil_mode": True, "return_indices": True}),
+    ((3, 7), {"kernel_size": 4, "stride": 3, "padding": 2, "ceil_mode": True}),
+])
+def test_max_pool1d(shape, kwargs):
+    check_op(ember.max_pool1d, [], torch_fn=F.max_pool1d, kwargs=kwargs, inputs=[_distinct(shape)])
+
+
+def test_max_pool3d():
+    check_op(ember.max_pool3d, [], torch_fn=F.max_pool3d,
+             kwargs={"kernel_size": 2, "stride": (1, 2, 2), "padding": (1, 0, 1),
+                     "return_indices": True}, inputs=[_distinct((1, 2, 4, 5, 5))])
+
+
+def test_max_pool_ties_take_the_first_maximum():
+    x = numpy.zeros((1, 1, 5, 5))
+    x[0, 0, 1:4, 1:4] = 1.0  # overlapping windows share tied maxima
+    for stride in (1, 2):
+        e = ember.tensor(x, requires_grad=True)
+        t = torch.tensor(x, requires_grad=True)
+        ey, ei = ember.max_pool2d(e, 3, stride, padding=1, return_indices=True)
+        ty, ti = F.max_pool2d(t, 3, stride, padding=1, return_indices=True)
+        ey.sum().backward()
+        ty.sum().backward()
+        numpy.testing.assert_array_equal(ei.numpy(), ti.numpy())
+        numpy.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+
+
+def test_max_pool_float32_lenet_shape():
+    check_op(ember.max_pool2d, [(64, 16, 28, 28)], torch_fn=F.max_pool2d,
+             kwargs={"kernel_size": 2, "return_indices": True}, dtype=numpy.float32)
+
+
+AVG2D = [
+    ((2, 3, 6, 6), {"kernel_size": 2}),
+    ((2, 3, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((2, 3, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
+    ((1, 2, 7, 8), {"kernel_size": (3, 2), "stride": 2, "padding": (1, 0), "ceil_mode": True}),
+    ((1, 2, 8, 7), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                    "count_include_pad": False}),
+    ((1, 2, 6, 6), {"kernel_size": 3, "stride": 1, "divisor_override": 4}),
+    ((3, 5, 6), {"kernel_size": 2, "stride": 1, "padding": 1}),  # unbatched
+]
+
+
+@pytest.mark.parametrize("shape, kwargs", AVG2D)
+def test_avg_pool2d(shape, kwargs):
+    check_op(ember.avg_pool2d, [shape], torch_fn=F.avg_pool2d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("shape, kwargs", [
+    ((2, 3, 9), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((2, 3, 10), {"kernel_size": 4, "stride": 3, "padding": 2, "ceil_mode": True,
+                  "count_include_pad": False}),
+    ((3, 7), {"kernel_size": 2, "ceil_mode": True}),
+])
+def test_avg_pool1d(shape, kwargs):
+    check_op(ember.avg_pool1d, [shape], torch_fn=F.avg_pool1d, kwargs=kwargs)
+
+
+def test_avg_pool3d():
+    check_op(ember.avg_pool3d, [(1, 2, 4, 5, 5)], torch_fn=F.avg_pool3d,
+             kwargs={"kernel_size": 2, "stride": (1, 2, 2), "padding": 1,
+                     "count_include_pad": False, "ceil_mode": True})
+
+
+def test_avg_pool_float32():
+    check_op(ember.avg_pool2d, [(8, 4, 15, 15)], torch_fn=F.avg_pool2d,
+             kwargs={"kernel_size": 3, "stride": 2, "padding": 1}, dtype=numpy.float32)
+
+
+@pytest.mark.parametrize("shape, size", [
+    ((2, 3, 7, 5), (3, 4)),  # non-divisible: overlapping variable windows
+    ((2, 3, 7, 5), (3, None)),  # None keeps the size
+    ((2, 3, 6, 6), 3),
+    ((2, 3, 5, 5), 1),  # global
+    ((3, 5, 7), (5, 2)),  # unbatched
+    ((1, 2, 4, 3), (6, 5)),  # upsampling: windows of one element, repeated
+])
+def test_adaptive_avg_pool2d(shape, size):
+    check_op(ember.adaptive_avg_pool2d, [shape], torch_fn=F.adaptive_avg_pool2d,
+             kwargs={"output_size": size})
+
+
+@pytest.mark.parametrize("shape, size", [((2, 3, 10), 4), ((3, 7), 3), ((2, 2, 5), 8)])
+def test_adaptive_avg_pool1d(shape, size):
+    check_op(ember.adaptive_avg_pool1d, [shape], torch_fn=F.adaptive_avg_pool1d,
+             kwargs={"output_size": size})
+
+
+@pytest.mark.parametrize("shape, size", [
+    ((2, 3, 7, 5), (3, 4)),
+    ((2, 3, 7, 5), (None, 2)),
+    ((2, 3, 6, 6), 2),
+    ((3, 5, 7), (5, 3)),  # unbatched
+    ((1, 2, 3, 4), (5, 6)),  # more outputs than inputs
+])
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_adaptive_max_pool2d(shape, size, return_indices):
+    check_op(ember.adaptive_max_pool2d, [], torch_fn=F.adaptive_max_pool2d,
+             kwargs={"output_size": size, "return_indices": return_indices},
+             inputs=[_distinct(shape)])
+
+
+def test_adaptive_max_pool1d():
+    check_op(ember.adaptive_max_pool1d, [], torch_fn=F.adaptive_max_pool1d,
+             kwargs={"output_size": 4, "return_indices": True}, inputs=[_distinct((2, 3, 10))])
+
+
+def test_adaptive_max_pool2d_ties_and_float32():
+    x = numpy.zeros((1, 2, 7, 5), dtype=numpy.float32)
+    e, t = ember.adaptive_max_pool2d(ember.tensor(x), (3, 4), True), F.adaptive_max_pool2d(
+        torch.tensor(x), (3, 4), True)
+    numpy.testing.assert_array_equal(e[1].numpy(), t[1].numpy())
+    check_op(ember.adaptive_max_pool2d, [(4, 3, 13, 11)], torch_fn=F.adaptive_max_pool2d,
+             kwargs={"output_size": (5, 4)}, dtype=numpy.float32)
+
+
+# ---- double backward ---------------------------------------------------------------------------
+# Pooling is linear (avg) or piecewise linear (max) in its input, so the first gradient only
+# depends on x through the incoming gradient: square the output to make it do so.
+
+
+def test_max_pool2d_double_backward():
+    for kwargs in ({"kernel_size": 3, "stride": 2, "padding": 1}, {"kernel_size": 2}):
+        x = ember.tensor(_distinct((1, 2, 5, 5)), requires_grad=True)
+        assert ember.autograd.gradgradcheck(lambda x: ember.max_pool2d(x, **kwargs) ** 2, [x])
+
+
+def test_avg_pool2d_double_backward():
+    check_double_backward(lambda x: ember.avg_pool2d(x, 3, 2, 1, ceil_mode=True) ** 2,
+                          [(1, 2, 5, 5)])
+    check_double_backward(lambda x: ember.adaptive_avg_pool2d(x, (3, 2)) ** 2, [(1, 2, 5, 5)])
+
+
+def test_adaptive_max_pool2d_double_backward():
+    x = ember.tensor(_distinct((1, 2, 5, 5)), requires_grad=True)
+    assert ember.autograd.gradgradcheck(lambda x: ember.adaptive_max_pool2d(x, 3) ** 2, [x])
+
+
+def test_second_derivative_matches_torch():
+    x = make_inputs([(2, 2, 6, 6)])[0]
+    results = []
+    for lib, grad, pool in ((ember, ember.autograd.grad, ember.avg_pool2d),
+                            (torch, torch.autograd.grad, F.avg_pool2d)):
+        xt = lib.tensor(x, requires_grad=True)
+        (g,) = grad((pool(xt, 3, 2, 1) ** 3).sum(), [xt], create_graph=True)
+        (h,) = grad((g * g).sum(), [xt])
+        results.append(h.detach().numpy())
+    numpy.testing.assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-12)
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+def _raises(exc, match, fn, *args, **kwargs):
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+
+
+def test_errors():
+    x = ember.zeros(1, 1, 4, 4)
+    _raises(ValueError, r"max_pool2d: padding should be at most half of the effective kernel "
+            r"size, got padding=\(2, 2\), kernel_size=\(2, 2\)", ember.max_pool2d, x, 2, padding=2)
+    _raises(ValueError, r"avg_pool2d: padding should be at most half", ember.avg_pool2d, x, 3,
+            padding=2)
+    _raises(errors.ShapeError, r"max_pool2d: input of spatial size \(4, 4\) is too small for "
+            r"kernel \(5, 5\)", ember.max_pool2d, x, 5)
+    _raises(errors.ShapeError, r"max_pool2d: expected a 3-D \(unbatched\) or 4-D \(batched\) "
+            r"input.*got input of shape \(4, 4\)", ember.max_pool2d, ember.zeros(4, 4), 2)
+    _raises(ValueError, r"max_pool1d: stride must be positive", ember.max_pool1d,
+            ember.zeros(1, 1, 4), 2, 0)
+    _raises(ValueError, r"avg_pool2d: kernel_size must be an int or a tuple of 2 ints, got "
+            r"\(1, 2, 3\)", ember.avg_pool2d, x, (1, 2, 3))
+    _raises(errors.DTypeError, r"max_pool2d: expected a floating-point input, got int64",
+            ember.max_pool2d, ember.zeros(1, 1, 4, 4, dtype=ember.int64), 2)
+    _raises(ValueError, r"adaptive_avg_pool2d: output_size must be positive",
+            ember.adaptive_avg_pool2d, x, (0, 2))
+    _raises(ValueError, r"adaptive_max_pool2d: output_size must be an int or 2 ints",
+            ember.adaptive_max_pool2d, x, (1, 2, 3))
+    _raises(ValueError, r"avg_pool2d: divisor_override must be a non-zero int",
+            ember.avg_pool2d, x, 2, divisor_override=0)
