@@ -18,8 +18,9 @@ from ember.tensor import Tensor
 class Tracer:
     """Receives every op while installed; builds a Graph."""
 
-    def __init__(self, named_tensors=None):
+    def __init__(self, named_tensors=None, module_names=None):
         self.graph = Graph()
+        self._module_names = module_names or {}  # id(module) -> path in the traced model
         self._values = {}  # id(tensor) -> Value
         self._keep = []  # keep traced tensors alive so their ids are not reused
         self._named = {id(t): (name, kind) for name, (t, kind) in (named_tensors or {}).items()}
@@ -35,15 +36,20 @@ class Tracer:
             v = Value(self._fresh(), r.shape, r.dtype, "node")
             self._bind(r, v)
             outs.append(v)
-        node = Node(cls, vargs, dict(kwargs), outs, ".".join(self._scope), len(self.graph.nodes))
+        scope = self._scope[-1] if self._scope else ""
+        node = Node(cls, vargs, dict(kwargs), outs, scope, len(self.graph.nodes))
         for v in outs:
             v.producer = node
         self.graph.nodes.append(node)
 
-    def enter(self, name):
+    def enter_module(self, module):
+        """Module.__call__ reports each layer it enters; nodes get the innermost layer's path."""
+        name = self._module_names.get(id(module))
+        if name is None:
+            name = (self._scope[-1] + "." if self._scope else "") + type(module).__name__
         self._scope.append(name)
 
-    def exit(self):
+    def exit_module(self):
         self._scope.pop()
 
     def alias(self, target, source):
@@ -117,7 +123,10 @@ def trace(fn, *example_inputs, input_names=None, prune=True, train=False):
             named[name] = (p, "param")
         for name, b in module.named_buffers():
             named[name] = (b, "buffer")
-    tracer = Tracer(named)
+    modules = {}
+    if module is not None:
+        modules = {id(m): (name or "") for name, m in module.named_modules()}
+    tracer = Tracer(named, modules)
     names = input_names or [f"input{i}" if len(example_inputs) > 1 else "input"
                             for i in range(len(example_inputs))]
     inputs = list(example_inputs)

@@ -43,6 +43,7 @@ import weakref
 
 from ember import errors
 from ember.autograd import grad_mode
+from ember.autograd.function import _Tracing
 from ember.backend import devices as _device
 from ember.nn import parameter as _parameter
 from ember.tensor import Tensor
@@ -118,9 +119,23 @@ class Module:
     # ---- calling -----------------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
+        if _Tracing.tracer is not None:
+            return self._call_traced(args, kwargs)
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_traced(self, args, kwargs):
+        """A call while a graph tracer runs: the ops inside are tagged with this layer."""
+        tracer = _Tracing.tracer
+        enter = getattr(tracer, "enter_module", None)
+        if enter is None:
+            return self._call_with_hooks(args, kwargs)
+        enter(self)
+        try:
+            return self._call_with_hooks(args, kwargs)
+        finally:
+            tracer.exit_module()
 
     def _call_with_hooks(self, args, kwargs):
         for hook in list(self._forward_pre_hooks.values()):

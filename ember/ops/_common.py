@@ -5,6 +5,7 @@ import numpy
 
 from ember import dtypes, errors
 from ember.autograd import grad_mode
+from ember.autograd.function import _Tracing
 from ember.tensor import Tensor
 
 _State = grad_mode._State
@@ -108,6 +109,8 @@ def inplace(target, compute, op_name):
     if target._data is not data:
         target._data[...] = data
     target._version[0] += 1
+    if _Tracing.tracer is not None and hasattr(_Tracing.tracer, "alias"):
+        _Tracing.tracer.alias(target, result)
     if recording and result._rg:
         if data.dtype != tdt:
             from ember.ops import elementwise  # noqa: PLC0415

@@ -51,3 +51,26 @@ def test_multiple_inputs_and_outputs():
 def test_non_tensor_output_is_an_error():
     with pytest.raises(TypeError, match="outputs must be Tensors"):
         trace(lambda a: 3, ember.ones(1))
+
+
+def test_nodes_carry_the_layer_path_and_params_are_named():
+    from ember import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 2)))
+    g = trace(model, ember.randn(5, 3))
+    scopes = {n.scope for n in g.nodes}
+    assert scopes == {"0", "1.0"}
+    assert {p.name for p in g.params} == {"0.weight", "0.bias", "1.0.weight", "1.0.bias"}
+    assert all(p.kind == "param" for p in g.params)
+    assert model.training  # restored after tracing in eval mode
+
+
+def test_in_place_ops_are_followed():
+    def f(x):
+        h = x * 2.0
+        h.add_(1.0)
+        return h.exp()
+
+    g = trace(f, ember.ones(3))
+    exp = g.nodes[-1]
+    assert exp.op_name == "Exp" and exp.inputs[0].producer.op_name != "Mul"
