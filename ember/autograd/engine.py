@@ -218,16 +218,25 @@ def _accumulate_leaf(leaf, g, create_graph, handed_out=None):
                 g = result
     if not create_graph:
         data = g._data
-        if handed_out is None or not data.flags.writeable or id(data) in handed_out:
+        owner = _memory_owner(data)
+        if handed_out is None or not data.flags.writeable or id(owner) in handed_out:
             data = data.copy()
+            owner = data
         if handed_out is not None:
-            handed_out.add(id(data))
+            handed_out.add(id(owner))
         if leaf._grad is None:
             leaf._grad = g.__class__._make(data, False, None, 0)
         else:
             leaf._grad = g.__class__._make(leaf._grad._data + data, False, None, 0)
     else:
         leaf._grad = g if leaf._grad is None else leaf._grad + g
+
+
+def _memory_owner(array):
+    """The array that owns ``array``'s memory (views share their owner)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

@@ -97,7 +97,7 @@ class Function:
 
         if type(outputs) is not tuple:
             if type(outputs) is not _ndarray:
-                outputs = _as_array(outputs)
+                outputs = _as_saved_array(ctx, outputs)
             if record and outputs.dtype.kind == "f" and "_non_diff" not in ctx.__dict__:
                 result = Tensor._make(outputs, True, ctx, 0)
                 ctx._n_out = 1
@@ -121,7 +121,7 @@ class Function:
             non_diff = ctx.__dict__.get("_non_diff")
             for i, out in enumerate(outputs):
                 if type(out) is not _ndarray:
-                    out = _as_array(out)
+                    out = _as_saved_array(ctx, out)
                 diff = out.dtype.kind == "f" and not (non_diff and _contains(non_diff, out))
                 results.append(Tensor._make(out, diff, ctx if diff else None, i))
             ctx._n_out = len(outputs)
@@ -318,6 +318,16 @@ def _as_array(out):
     if hasattr(out, "__cuda_array_interface__"):
         return out
     return numpy.asarray(out)
+
+
+def _as_saved_array(ctx, out):
+    """``_as_array``, also swapping the new array into what forward saved, so a saved 0-d
+    output (NumPy ufuncs return scalars for 0-d inputs) stays linked to its graph node."""
+    arr = _as_array(out)
+    saved = ctx._to_save
+    if saved is not None and arr is not out:
+        ctx._to_save = tuple(arr if s is out else s for s in saved)
+    return arr
 
 
 def _contains(seq, arr):

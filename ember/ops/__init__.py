@@ -2,9 +2,12 @@
 Python operators) onto Tensor, so an op's forward, backward and method live in one file."""
 
 from ember.ops import activation, conv, elementwise, index, linalg, pool, reduce, shape
+from ember.ops import dropout, embedding, norm
 from ember.tensor import Tensor
 
-FAMILIES = (elementwise, activation, reduce, linalg, shape, index, conv, pool)
+FAMILIES = (
+    elementwise, activation, reduce, linalg, shape, index, conv, pool, norm, dropout, embedding,
+)
 
 
 def _bind_methods():

@@ -710,7 +710,9 @@ def flip(input, dims):
 
 def fliplr(input):
     if input.ndim < 2:
-        raise errors.ShapeError(f"fliplr: input must be >= 2-D, got shape {_shape_str(input.shape)}")
+        raise errors.ShapeError(
+            f"fliplr: input must be >= 2-D, got shape {_shape_str(input.shape)}"
+        )
     return flip(input, (1,))
 
 

@@ -186,3 +186,31 @@ def test_detach_shares_storage_and_leaves_graph():
     x2 = x.detach()
     x2._data[0] = 9.0
     assert x.numpy(force=True)[0] == 9.0
+
+
+def test_leaf_grads_never_share_memory_through_views():
+    x = ember.zeros((2, 2), requires_grad=True)
+    d = ember.zeros(4, requires_grad=True)
+    (x.reshape(4) + d).backward(ember.ones(4))
+    assert not numpy.shares_memory(x.grad.numpy(), d.grad.numpy())
+
+
+def test_saved_output_of_a_0d_op_stays_in_the_graph():
+    from ember.autograd import Function
+
+    class Square0d(Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = ctx.xp.multiply(x, x)  # a NumPy scalar for a 0-d x
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, gy):
+            (y,) = ctx.saved_tensors
+            return gy * 2.0 * y ** 0.5
+
+    x = ember.tensor(3.0, dtype=ember.float64, requires_grad=True)
+    (g,) = ember.autograd.grad(Square0d.apply(x), x, create_graph=True)
+    (h,) = ember.autograd.grad(g, x)
+    assert g.item() == 6.0 and h.item() == 2.0

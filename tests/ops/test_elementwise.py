@@ -256,7 +256,8 @@ def test_erf_special_values_and_low_precision():
     (lambda x: x.exp(), {}), (lambda x: x.log(), {"positive": True}), (lambda x: x.tanh(), {}),
     (lambda x: x.sin(), {}), (lambda x: x.cos(), {}), (lambda x: x.sqrt(), {"positive": True}),
     (lambda x: x.erf(), {}), (lambda x: x.erfc(), {}), (lambda x: x.rsqrt(), {"positive": True}),
-    (lambda x: x.reciprocal(), {"positive": True}), (lambda x: x.asin(), {"low": -0.8, "high": 0.8}),
+    (lambda x: x.reciprocal(), {"positive": True}),
+    (lambda x: x.asin(), {"low": -0.8, "high": 0.8}),
     (lambda x: x.abs() * x, {}), (lambda x: x.clamp(-0.5, 0.5) * x, {}),
     (lambda x: x**3, {}), (lambda x: 2.0**x, {}), (lambda x: x.tan(), {"low": -1, "high": 1}),
     (lambda x: x.log1p(), {"positive": True}), (lambda x: x.expm1(), {}),
@@ -516,7 +517,7 @@ def test_clone_is_a_differentiable_copy():
 
 def test_error_messages():
     a, b = ember.ones(2, 3), ember.ones(4)
-    with pytest.raises(errors.ShapeError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+    with pytest.raises(errors.ShapeError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be"):
         a + b
     with pytest.raises(errors.ShapeError, match=r"maximum: shapes \(2, 3\) and \(4,\)"):
         ember.maximum(a, b)

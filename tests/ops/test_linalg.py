@@ -66,7 +66,8 @@ def test_matmul_errors():
         ember.ones(3, 4) @ ember.ones(5, 6)
     with pytest.raises(errors.ShapeError, match=r"matmul: shapes \(2, 3\) and \(4,\)"):
         ember.ones(2, 3) @ ember.ones(4)
-    with pytest.raises(errors.ShapeError, match=r"batch dims of shapes \(2, 3, 4\) and \(3, 4, 2\)"):
+    with pytest.raises(errors.ShapeError,
+                       match=r"batch dims of shapes \(2, 3, 4\) and \(3, 4, 2\)"):
         ember.ones(2, 3, 4) @ ember.ones(3, 4, 2)
     with pytest.raises(errors.ShapeError, match="need at least 1 dimension"):
         ember.matmul(ember.ones(()), ember.ones(3))
@@ -107,7 +108,8 @@ def test_strict_product_errors():
         ember.bmm(ember.ones(2, 2, 3), ember.ones(2, 4, 2))
     with pytest.raises(errors.ShapeError, match=r"dot: the tensors have 3 and 4 elements"):
         ember.dot(ember.ones(3), ember.ones(4))
-    with pytest.raises(errors.ShapeError, match=r"dot: expects two 1-D tensors, got shapes \(2, 2\)"):
+    with pytest.raises(errors.ShapeError, match=r"dot: expects two 1-D tensors, got shapes \(2, "
+                                                r"2\)"):
         ember.dot(ember.ones(2, 2), ember.ones(2, 2))
     with pytest.raises(errors.ShapeError, match=r"mv: expected vec to be a vector"):
         ember.mv(ember.ones(2, 2), ember.ones(2, 1))
@@ -124,7 +126,9 @@ def test_outer_error():
         ember.outer(ember.ones(2, 2), ember.ones(2))
 
 
-@pytest.mark.parametrize("shapes", [[(3,), (3,)], [(2, 3), (4, 3)], [(), (2, 3)], [(2, 2, 3), (3,)]])
+@pytest.mark.parametrize("shapes", [
+    [(3,), (3,)], [(2, 3), (4, 3)], [(), (2, 3)], [(2, 2, 3), (3,)],
+])
 def test_inner(shapes):
     check_op(lambda a, b: ember.inner(a, b), shapes, torch_fn=torch.inner)
 
@@ -230,7 +234,8 @@ def test_einsum_single_operand_result_is_a_view_like_torch():
 
 def test_einsum_errors():
     a, b = ember.ones(2, 3), ember.ones(4, 2)
-    with pytest.raises(errors.ShapeError, match=r"einsum: subscript 'j' has size 4 in operand 1 \(shape "
+    with pytest.raises(errors.ShapeError, match=r"einsum: subscript 'j' has size 4 in operand 1 "
+                       r"\(shape "
                        r"\(4, 2\)\), which does not match its size 3 in an earlier operand"):
         ember.einsum("ij,jk", a, b)
     with pytest.raises(errors.ShapeError, match=r"subscripts 'ij' of operand 0 do not fit its "
@@ -251,3 +256,8 @@ def test_einsum_errors():
         ember.einsum("i1", a)
     with pytest.raises(errors.DTypeError, match="einsum: expected operands of one dtype"):
         ember.einsum("ij,jk", ember.ones(2, 3), ember.ones(3, 2, dtype=ember.float64))
+
+
+def test_einsum_large_operands_take_the_optimized_path():
+    check_op(lambda a, b: ember.einsum("bij,bjk->bik", a, b), [(4, 32, 32), (4, 32, 32)],
+             gradcheck=False, torch_fn=lambda a, b: torch.einsum("bij,bjk->bik", a, b))

@@ -51,7 +51,8 @@ def test_flatten_ravel_unflatten_edge_cases():
 def test_squeeze(dim):
     kw = {} if dim is None else {"dim": dim}
     check_op(lambda x: x.squeeze(**kw), [(1, 3, 1)])
-    check_op(lambda x: ember.squeeze(x, **kw), [(1, 3, 1)], torch_fn=lambda x: torch.squeeze(x, **kw))
+    check_op(lambda x: ember.squeeze(x, **kw), [(1, 3, 1)],
+             torch_fn=lambda x: torch.squeeze(x, **kw))
 
 
 def test_squeeze_unsqueeze_edge_cases():
@@ -113,7 +114,8 @@ def test_repeat_noncontiguous():
 
 def test_tile():
     check_op(lambda x: x.tile((2,)), [(2, 3)])
-    check_op(lambda x: ember.tile(x, (2, 1, 2)), [(2, 3)], torch_fn=lambda x: torch.tile(x, (2, 1, 2)))
+    check_op(lambda x: ember.tile(x, (2, 1, 2)), [(2, 3)],
+             torch_fn=lambda x: torch.tile(x, (2, 1, 2)))
     with pytest.raises(errors.ShapeError, match="repeat: got 1 repeat counts"):
         ember.ones(2, 3).repeat(2)
 
@@ -133,7 +135,8 @@ def test_transposes():
     check_op(lambda x: x.transpose(-1, -1), [(2, 3)])
     check_op(lambda x: x.transpose(0, -1), [(3,)])
     check_op(lambda x: x.swapaxes(0, 1), [(2, 3)])
-    check_op(lambda x: ember.swapdims(x, 1, 2), [(2, 3, 4)], torch_fn=lambda x: torch.swapdims(x, 1, 2))
+    check_op(lambda x: ember.swapdims(x, 1, 2), [(2, 3, 4)],
+             torch_fn=lambda x: torch.swapdims(x, 1, 2))
     check_op(lambda x: x.T, [(2, 3)])
     check_op(lambda x: x.mT, [(4, 2, 3)])
     check_op(lambda x: x.mH, [(2, 3)])
@@ -159,13 +162,15 @@ def test_movedim(src, dst):
 @pytest.mark.parametrize("args", [(0, 1, 2), (1, 0, 3), (-1, -2, 2), (1, 3, 0)])
 def test_narrow(args):
     check_op(lambda x: x.narrow(*args), [(3, 3)])
-    check_op(lambda x: ember.narrow(x.mT, *args), [(3, 3)], torch_fn=lambda x: torch.narrow(x.mT, *args))
+    check_op(lambda x: ember.narrow(x.mT, *args), [(3, 3)],
+             torch_fn=lambda x: torch.narrow(x.mT, *args))
 
 
 @pytest.mark.parametrize("arg, dim", [(2, 0), (2, 1), ([1, 3], 1), ([0, 3, 1], -1), (5, 0)])
 def test_split(arg, dim):
     check_op(lambda x: x.split(arg, dim), [(3, 4)])
-    check_op(lambda x: ember.split(x.mT, arg, dim), [(4, 3)], torch_fn=lambda x: torch.split(x.mT, arg, dim))
+    check_op(lambda x: ember.split(x.mT, arg, dim), [(4, 3)],
+             torch_fn=lambda x: torch.split(x.mT, arg, dim))
 
 
 def test_split_with_unused_pieces_and_empty():
@@ -178,7 +183,8 @@ def test_split_with_unused_pieces_and_empty():
 @pytest.mark.parametrize("chunks, shape", [(3, (5, 2)), (4, (6,)), (2, (1, 3)), (3, (0,))])
 def test_chunk(chunks, shape):
     check_op(lambda x: x.chunk(chunks), [shape])
-    check_op(lambda x: ember.chunk(x, chunks, -1), [shape], torch_fn=lambda x: torch.chunk(x, chunks, -1))
+    check_op(lambda x: ember.chunk(x, chunks, -1), [shape],
+             torch_fn=lambda x: torch.chunk(x, chunks, -1))
 
 
 @pytest.mark.parametrize("arg", [3, 4, [1, 4], [3, 1], [-2, 8], []])
@@ -223,7 +229,9 @@ def test_cat_noncontiguous_promotes_and_float32():
     assert x.dtype == ember.float32
 
 
-@pytest.mark.parametrize("shape, dim", [((2, 3), 0), ((2, 3), 2), ((2, 3), -1), ((), 0), ((0, 2), 1)])
+@pytest.mark.parametrize("shape, dim", [
+    ((2, 3), 0), ((2, 3), 2), ((2, 3), -1), ((), 0), ((0, 2), 1),
+])
 def test_stack(shape, dim):
     check_op(lambda a, b: ember.stack([a, b], dim), [shape, shape],
              torch_fn=lambda a, b: torch.stack([a, b], dim))
@@ -235,7 +243,9 @@ def test_stack_noncontiguous_float32():
 
 
 @pytest.mark.parametrize("name", ["hstack", "vstack", "dstack", "column_stack"])
-@pytest.mark.parametrize("shapes", [[(3,), (3,)], [(2, 3), (2, 3)], [(), ()], [(2, 1, 2), (2, 1, 2)]])
+@pytest.mark.parametrize("shapes", [
+    [(3,), (3,)], [(2, 3), (2, 3)], [(), ()], [(2, 1, 2), (2, 1, 2)],
+])
 def test_hstack_vstack_dstack(name, shapes):
     if name == "column_stack" and len(shapes[0]) == 3:
         return
@@ -246,8 +256,9 @@ def test_hstack_vstack_dstack(name, shapes):
 # ---- flip, roll, rot90 ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape, dims", [((2, 3), (0,)), ((2, 3, 4), (0, 2)), ((), ()), ((0, 2), (1,)),
-                                         ((2, 3), (-1, 0))])
+@pytest.mark.parametrize("shape, dims", [
+    ((2, 3), (0,)), ((2, 3, 4), (0, 2)), ((), ()), ((0, 2), (1,)), ((2, 3), (-1, 0)),
+])
 def test_flip(shape, dims):
     check_op(lambda x: x.flip(dims), [shape])
     if len(shape) >= 2:
@@ -260,14 +271,16 @@ def test_fliplr_flipud_rot90():
     check_op(lambda x: ember.flipud(x), [(2, 3)], torch_fn=torch.flipud)
     for k in (0, 1, 2, 3, -1, 5):
         check_op(lambda x: x.rot90(k), [(2, 3)])
-        check_op(lambda x: ember.rot90(x, k, (2, 0)), [(2, 3, 4)], torch_fn=lambda x: torch.rot90(x, k, (2, 0)))
+        check_op(lambda x: ember.rot90(x, k, (2, 0)), [(2, 3, 4)],
+                 torch_fn=lambda x: torch.rot90(x, k, (2, 0)))
 
 
 @pytest.mark.parametrize("shifts, dims", [(1, 0), (-1, 1), ((1, 2), (0, 1)), (4, None), (7, -1),
                                           (2, (1,))])
 def test_roll(shifts, dims):
     check_op(lambda x: x.roll(shifts, dims), [(3, 4)])
-    check_op(lambda x: ember.roll(x.mT, shifts, dims), [(4, 3)], torch_fn=lambda x: torch.roll(x.mT, shifts, dims))
+    check_op(lambda x: ember.roll(x.mT, shifts, dims), [(4, 3)],
+             torch_fn=lambda x: torch.roll(x.mT, shifts, dims))
     check_op(lambda x: x.roll(shifts, dims), [(0, 4)])
 
 
@@ -292,7 +305,8 @@ def test_tril_triu(k, shape):
 @pytest.mark.parametrize("args", [(), (1,), (-1,), (0, 0, 2), (1, 2, 0), (-1, -1, 0), (5,)])
 def test_diagonal(args):
     check_op(lambda x: x.diagonal(*args), [(3, 4, 3)])
-    check_op(lambda x: ember.diagonal(x.mT, *args), [(3, 4, 3)], torch_fn=lambda x: torch.diagonal(x.mT, *args))
+    check_op(lambda x: ember.diagonal(x.mT, *args), [(3, 4, 3)],
+             torch_fn=lambda x: torch.diagonal(x.mT, *args))
 
 
 @pytest.mark.parametrize("shape, k", [((3,), 0), ((3,), 1), ((3,), -2), ((3, 4), 0), ((3, 4), 2),
@@ -333,7 +347,8 @@ def test_pad_constant(shape, pad):
     ((1, 1, 2, 3, 3), (1, 1, 0, 2, 1, 1)), ((1, 2, 4), (-1, 2)),
 ])
 def test_pad_modes(mode, shape, pad):
-    check_op(lambda x: ember.pad(x, pad, mode=mode), [shape], torch_fn=lambda x: F.pad(x, pad, mode=mode))
+    check_op(lambda x: ember.pad(x, pad, mode=mode), [shape],
+             torch_fn=lambda x: F.pad(x, pad, mode=mode))
     check_op(lambda x: ember.pad(x.mT, pad, mode=mode), [shape[:-2] + shape[:-3:-1]],
              torch_fn=lambda x: F.pad(x.mT, pad, mode=mode))
 
