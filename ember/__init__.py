@@ -7,6 +7,7 @@
 tensor([2., 4.])
 """
 
+from ember import _env  # noqa: F401  (must run before NumPy is imported)
 from ember import dtypes, errors
 from ember.autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from ember.autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled

@@ -152,7 +152,7 @@ def relu(input):
     return ReLU.apply(_tensor_arg("relu", input))
 
 
-class _Hardtanh(Function):
+class Hardtanh(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.lo, ctx.hi = lo, hi
@@ -178,7 +178,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     if input._data.dtype.kind != "f":
         # Integer bounds keep an integer tensor integer (a float bound would make it float64).
         min_val, max_val = math.ceil(min_val), math.floor(max_val)
-    return _Hardtanh.apply(input, min_val, max_val)
+    return Hardtanh.apply(input, min_val, max_val)
 
 
 def relu6(input):
@@ -186,7 +186,7 @@ def relu6(input):
     return hardtanh(input, 0.0, 6.0)
 
 
-class _LeakyReLU(Function):
+class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, slope):
         ctx.slope = slope
@@ -207,10 +207,10 @@ class _LeakyReLU(Function):
 
 def leaky_relu(input, negative_slope=0.01):
     """``input`` where positive, ``negative_slope * input`` elsewhere."""
-    return _LeakyReLU.apply(_float_arg("leaky_relu", input), float(negative_slope))
+    return LeakyReLU.apply(_float_arg("leaky_relu", input), float(negative_slope))
 
 
-class _Hardsigmoid(Function):
+class Hardsigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -230,13 +230,13 @@ class _Hardsigmoid(Function):
 
 def hardsigmoid(input):
     """relu6(input + 3) / 6: 0 below -3, 1 above 3, linear in between."""
-    return _Hardsigmoid.apply(_float_arg("hardsigmoid", input))
+    return Hardsigmoid.apply(_float_arg("hardsigmoid", input))
 
 
 # ---- exponential-linear units ----------------------------------------------------------------
 
 
-class _ELU(Function):
+class ELU(Function):
     """x for x > 0, alpha * (exp(x * inv) - 1) otherwise (elu: inv = 1, celu: inv = 1/alpha)."""
 
     @staticmethod
@@ -267,7 +267,7 @@ class _ELU(Function):
 
 
 class _ELUSecond:
-    """f''(x) of _ELU as ember ops: alpha * inv**2 * exp(x * inv) where x < 0, else 0."""
+    """f''(x) of ELU as ember ops: alpha * inv**2 * exp(x * inv) where x < 0, else 0."""
 
     def __init__(self, alpha, inv, negative):
         self.alpha, self.inv, self.negative = alpha, inv, negative
@@ -280,12 +280,12 @@ class _ELUSecond:
 
 def elu(input, alpha=1.0):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
-    return _ELU.apply(_float_arg("elu", input), float(alpha), 1.0)
+    return ELU.apply(_float_arg("elu", input), float(alpha), 1.0)
 
 
 def selu(input):
     """scale * elu(x, alpha) with the self-normalizing constants of Klambauer et al. (2017)."""
-    return _ELU.apply(_float_arg("selu", input), _SELU_ALPHA, 1.0) * _SELU_SCALE
+    return ELU.apply(_float_arg("selu", input), _SELU_ALPHA, 1.0) * _SELU_SCALE
 
 
 def celu(input, alpha=1.0):
@@ -296,7 +296,7 @@ def celu(input, alpha=1.0):
             "celu: alpha cannot be 0 (the negative branch is alpha * (exp(x / alpha) - 1)); "
             "use relu for the alpha -> 0 limit"
         )
-    return _ELU.apply(input, float(alpha), 1.0 / float(alpha))
+    return ELU.apply(input, float(alpha), 1.0 / float(alpha))
 
 
 # ---- sigmoid family ------------------------------------------------------------------------
@@ -320,7 +320,7 @@ def sigmoid(input):
     return Sigmoid.apply(_common.float_operand("sigmoid", _tensor_arg("sigmoid", input)))
 
 
-class _LogSigmoid(Function):
+class LogSigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -342,10 +342,10 @@ class _LogSigmoid(Function):
 
 def logsigmoid(input):
     """log(sigmoid(input)), computed without overflow for large |input|."""
-    return _LogSigmoid.apply(_float_arg("logsigmoid", input))
+    return LogSigmoid.apply(_float_arg("logsigmoid", input))
 
 
-class _Softplus(Function):
+class Softplus(Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
         xp = ctx.xp
@@ -376,10 +376,10 @@ def softplus(input, beta=1.0, threshold=20.0):
     Unlike PyTorch, the smooth branch never overflows: with a threshold above ~88 (float32)
     PyTorch returns inf for large x, ember returns x.
     """
-    return _Softplus.apply(_float_arg("softplus", input), float(beta), float(threshold))
+    return Softplus.apply(_float_arg("softplus", input), float(beta), float(threshold))
 
 
-class _SiLU(Function):
+class SiLU(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -408,7 +408,7 @@ def _silu_second(x):
 
 def silu(input):
     """x * sigmoid(x) (also called swish)."""
-    return _SiLU.apply(_float_arg("silu", input))
+    return SiLU.apply(_float_arg("silu", input))
 
 
 def mish(input):
@@ -420,10 +420,10 @@ def mish(input):
 def softsign(input):
     """x / (1 + |x|); integer inputs give the default float dtype."""
     x = _common.float_operand("softsign", _tensor_arg("softsign", input))
-    return _Softsign.apply(x)
+    return Softsign.apply(x)
 
 
-class _Softsign(Function):
+class Softsign(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -447,7 +447,7 @@ def _sign(a):
 # ---- gelu and hardswish ----------------------------------------------------------------------
 
 
-class _GELU(Function):
+class GELU(Function):
     @staticmethod
     def forward(ctx, x, approximate):
         xp = ctx.xp
@@ -515,10 +515,10 @@ def gelu(input, approximate="none"):
     _float_arg("gelu", input)
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _GELU.apply(input, approximate)
+    return GELU.apply(input, approximate)
 
 
-class _Hardswish(Function):
+class Hardswish(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -544,7 +544,7 @@ class _Hardswish(Function):
 
 def hardswish(input):
     """x * relu6(x + 3) / 6."""
-    return _Hardswish.apply(_float_arg("hardswish", input))
+    return Hardswish.apply(_float_arg("hardswish", input))
 
 
 # ---- softmax -------------------------------------------------------------------------------
