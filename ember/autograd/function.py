@@ -56,8 +56,8 @@ class Function:
     def apply(cls, *args, **kwargs):
         # NOTE: this runs for every op; it is written as one flat pass on purpose (no helper
         # calls, no generator expressions): each saves ~0.2-1 us per op (bench/overhead.py).
-        Tensor = _tensor_class()
-        ctx = _new(cls)
+        Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
+        ctx = object.__new__(cls)
         arrays = []
         first = None
         record = False
@@ -307,10 +307,6 @@ def _tensor_class():
 
     _TENSOR.append(Tensor)
     return Tensor
-
-
-def _new(cls):
-    return object.__new__(cls)
 
 
 def _as_array(out):

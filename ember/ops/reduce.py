@@ -74,7 +74,30 @@ def _keep(g, in_shape, dims, keepdim):
 
 def _expand(g, in_shape, dims, keepdim):
     """Gradient ``g`` of a reduced output spread back over the input's shape."""
-    return shape.broadcast_to(_keep(g, in_shape, dims, keepdim), in_shape)
+    return _ExpandReduced.apply(g, _keep_shape(in_shape, dims), in_shape)
+
+
+class _ExpandReduced(Function):
+    """``g`` (a reduction's output gradient) reshaped to keepdim form and copied out to the
+    input's shape: the backward of every reduction.
+
+    NOTE: one Function writing into a fresh array instead of reshape + broadcast_to: on the
+    tiny-op benchmark this is two fewer applies and avoids NumPy's Python-level broadcast_to
+    (~5 us), and the result is writeable, so leaf accumulation needs no copy."""
+
+    @staticmethod
+    def forward(ctx, g, keep_shape, in_shape):
+        ctx.dims = tuple(i for i, (k, s) in enumerate(zip(keep_shape, in_shape)) if k != s)
+        ctx.keep_shape = keep_shape
+        ctx.g_shape = g.shape
+        out = ctx.xp.empty(in_shape, dtype=g.dtype)
+        out[...] = g.reshape(keep_shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        total = Sum.apply(gy, ctx.dims, True, None)
+        return shape.reshape(total, ctx.g_shape), None, None
 
 
 def _quiet():
@@ -157,6 +180,8 @@ class Sum(Function):
         ctx.in_shape = x.shape
         ctx.dims = dims
         ctx.keepdim = keepdim
+        if not keepdim and len(dims) == x.ndim:
+            return x.sum(dtype=dtype)  # whole-array sum: skips NumPy's axis handling
         return ctx.xp.sum(x, axis=dims, keepdims=keepdim, dtype=dtype)
 
     @staticmethod
