@@ -29,6 +29,7 @@ from ember.random import (
 )
 from ember.io import load, save  # noqa: E402
 from ember import data, metrics, nn, optim  # noqa: E402,F401
+from ember import callbacks, train  # noqa: E402,F401
 from ember._functions import *  # noqa: F401,F403  (ember.exp, ember.matmul, ...)
 
 bool = bool_  # noqa: A001  (ember.bool like torch.bool)

@@ -48,7 +48,8 @@ def _rng_state():
 
     legacy = numpy.random.get_state()
     return {"ember": random.get_rng_state(),
-            "numpy": {"keys": legacy[1], "pos": int(legacy[2]), "has_gauss": int(legacy[3]),
+            "numpy": {"keys": legacy[1].astype(numpy.int64), "pos": int(legacy[2]),
+                      "has_gauss": int(legacy[3]),
                       "cached_gaussian": float(legacy[4])}}
 
 

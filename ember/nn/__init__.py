@@ -10,6 +10,8 @@ ember.Size([3, 2])
 from ember.nn import functional, init  # noqa: F401
 from ember.nn.layers import *  # noqa: F401,F403  (Linear, Sequential, ... every layer family)
 from ember.nn.layers import __all__ as _layer_names
+from ember.nn.losses import *  # noqa: F401,F403  (MSELoss, CrossEntropyLoss, ...)
+from ember.nn.losses import __all__ as _loss_names
 from ember.nn.module import LazyMixin, Module, RemovableHandle
 from ember.nn.parameter import (
     Parameter, UninitializedBuffer, UninitializedParameter, is_lazy,
@@ -19,4 +21,5 @@ from ember.nn import utils  # noqa: F401,E402
 __all__ = [
     "Module", "Parameter", "UninitializedParameter", "UninitializedBuffer", "LazyMixin",
     "RemovableHandle", "is_lazy", "functional", "init", "utils", *_layer_names,
+    *_loss_names,
 ]

@@ -47,6 +47,7 @@ from ember.autograd.function import _Tracing
 from ember.backend import devices as _device
 from ember.nn import parameter as _parameter
 from ember.tensor import Tensor
+from ember.train import mixin as _training
 
 Parameter = _parameter.Parameter
 
@@ -75,8 +76,11 @@ class RemovableHandle:
         return False
 
 
-class Module:
+class Module(_training.TrainingMixin):
     """Base class of all layers and models; subclasses define ``forward``.
+
+    Every Module can also be trained the Keras way (``compile``, ``fit``, ``evaluate``,
+    ``predict``, ``summary``): those methods come from ``ember.train.mixin.TrainingMixin``.
 
     Example::
 

@@ -2,11 +2,13 @@
 Python operators) onto Tensor, so an op's forward, backward and method live in one file."""
 
 from ember.ops import activation, conv, elementwise, index, linalg, pool, reduce, shape
-from ember.ops import dropout, embedding, norm
+from ember.ops import loss
+from ember.ops import attention, dropout, embedding, norm
 from ember.tensor import Tensor
 
 FAMILIES = (
     elementwise, activation, reduce, linalg, shape, index, conv, pool, norm, dropout, embedding,
+    loss, attention,
 )
 
 

@@ -212,3 +212,22 @@ def test_error_dtypes():
     _raises(errors.DTypeError, r"conv1d: input, weight and bias must share one floating dtype",
             ember.conv1d, ember.zeros(1, 1, 4, dtype=ember.int64),
             ember.zeros(1, 1, 3, dtype=ember.int64))
+
+
+def test_noncontiguous_inputs():
+    check_op(lambda x, w: ember.conv2d(x.transpose(2, 3), w.transpose(2, 3), padding=1),
+             [(2, 3, 6, 5), (4, 3, 2, 3)],
+             torch_fn=lambda x, w: F.conv2d(x.transpose(2, 3), w.transpose(2, 3), padding=1))
+    check_op(lambda x, w: ember.conv_transpose2d(x.transpose(2, 3), w, stride=2),
+             [(2, 3, 4, 5), (3, 2, 3, 3)],
+             torch_fn=lambda x, w: F.conv_transpose2d(x.transpose(2, 3), w, stride=2))
+
+
+def test_empty_batch():
+    x = ember.zeros(0, 3, 5, 5, requires_grad=True)
+    w = ember.randn(4, 3, 3, 3, requires_grad=True)
+    y = ember.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5) and float(w.grad.abs().sum()) == 0.0
+    assert ember.conv_transpose2d(x, w.transpose(0, 1), stride=2).shape == (0, 4, 11, 11)

@@ -220,3 +220,22 @@ def test_errors():
             ember.adaptive_max_pool2d, x, (1, 2, 3))
     _raises(ValueError, r"avg_pool2d: divisor_override must be a non-zero int",
             ember.avg_pool2d, x, 2, divisor_override=0)
+
+
+def test_noncontiguous_input():
+    x = _distinct((2, 3, 6, 7))
+    check_op(lambda x: ember.max_pool2d(x.transpose(2, 3), 2, 1), [], inputs=[x],
+             torch_fn=lambda x: F.max_pool2d(x.transpose(2, 3), 2, 1))
+    check_op(lambda x: ember.avg_pool2d(x.transpose(2, 3), 3, 2, 1), [], inputs=[x],
+             torch_fn=lambda x: F.avg_pool2d(x.transpose(2, 3), 3, 2, 1))
+
+
+def test_empty_batch_and_large_windows():
+    x = ember.zeros(0, 3, 5, 5, requires_grad=True)
+    out = (ember.max_pool2d(x, 2).sum() + ember.avg_pool2d(x, 2).sum()
+           + ember.adaptive_max_pool2d(x, 3).sum() + ember.adaptive_avg_pool2d(x, 3).sum())
+    out.backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    # 12x12 windows: 144 offsets need a wider offset code than int8.
+    check_op(ember.max_pool2d, [], torch_fn=F.max_pool2d, inputs=[_distinct((1, 2, 13, 14))],
+             kwargs={"kernel_size": 12, "stride": 1, "return_indices": True})

@@ -1,0 +1,161 @@
+"""batch_norm, instance_norm, layer_norm, group_norm and rms_norm against PyTorch: values,
+gradients (float64 and float32), finite differences, double backward, running statistics."""
+
+import numpy
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import ember
+from ember import errors
+from ember.nn import functional as F
+from tests.oracle import check_double_backward, check_op
+
+torch.set_num_threads(1)  # small tensors: torch's thread pool only adds spinning
+
+RM = numpy.array([0.3, -0.2, 0.1])
+RV = numpy.array([0.5, 1.5, 2.0])
+
+
+def _bn_train(x, w, b, lib):
+    return lib.batch_norm(x, None, None, w, b, training=True)
+
+
+def _bn_eval(x, w, b, lib, tensor):
+    dtype = x.dtype
+    return lib.batch_norm(x, tensor(RM, dtype=dtype), tensor(RV, dtype=dtype), w, b,
+                          training=False)
+
+
+CASES = [
+    # (name, ember fn, torch fn, input shapes)
+    ("bn_train", lambda x, w, b: _bn_train(x, w, b, F), lambda x, w, b: _bn_train(x, w, b, TF),
+     [(4, 3, 5), (3,), (3,)]),
+    ("bn_train_2d", lambda x: F.batch_norm(x, None, None, training=True),
+     lambda x: TF.batch_norm(x, None, None, training=True), [(5, 3)]),
+    ("bn_train_4d", lambda x, w: F.batch_norm(x, None, None, w, training=True, eps=1e-3),
+     lambda x, w: TF.batch_norm(x, None, None, w, training=True, eps=1e-3),
+     [(2, 3, 2, 3), (3,)]),
+    ("bn_eval", lambda x, w, b: _bn_eval(x, w, b, F, ember.tensor),
+     lambda x, w, b: _bn_eval(x, w, b, TF, torch.tensor), [(4, 3, 2, 2), (3,), (3,)]),
+    ("bn_eval_frozen_weight", lambda x: _bn_eval(x, ember.tensor(RV + 1, dtype=x.dtype), None,
+                                                 F, ember.tensor),
+     lambda x: _bn_eval(x, torch.tensor(RV + 1, dtype=x.dtype), None, TF, torch.tensor),
+     [(3, 3, 2)]),
+    ("in", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+     lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), [(2, 3, 4, 2), (3,), (3,)]),
+    ("in_eval", lambda x: F.instance_norm(x, ember.tensor(RM), ember.tensor(RV),
+                                          use_input_stats=False),
+     lambda x: TF.instance_norm(x, torch.tensor(RM), torch.tensor(RV), use_input_stats=False),
+     [(2, 3, 4)]),
+    ("ln", lambda x, w, b: F.layer_norm(x, (4, 5), w, b),
+     lambda x, w, b: TF.layer_norm(x, (4, 5), w, b), [(2, 3, 4, 5), (4, 5), (4, 5)]),
+    ("ln_plain", lambda x: F.layer_norm(x, 6), lambda x: TF.layer_norm(x, (6,)), [(3, 6)]),
+    ("ln_bias_only", lambda x, b: F.layer_norm(x, (5,), None, b, 1e-2),
+     lambda x, b: TF.layer_norm(x, (5,), None, b, 1e-2), [(2, 3, 5), (5,)]),
+    ("gn", lambda x, w, b: F.group_norm(x, 2, w, b), lambda x, w, b: TF.group_norm(x, 2, w, b),
+     [(2, 4, 3, 3), (4,), (4,)]),
+    ("gn_plain", lambda x: F.group_norm(x, 3), lambda x: TF.group_norm(x, 3), [(2, 6, 5)]),
+    ("rms", lambda x, w: F.rms_norm(x, (5,), w), lambda x, w: TF.rms_norm(x, (5,), w),
+     [(2, 3, 5), (5,)]),
+    ("normalize", lambda x: F.normalize(x), lambda x: TF.normalize(x), [(3, 4, 2)]),
+    ("normalize_p1", lambda x: F.normalize(x, 1.0, -1), lambda x: TF.normalize(x, 1.0, -1),
+     [(3, 5)]),
+    ("lrn", lambda x: F.local_response_norm(x, 3, alpha=0.5), lambda x: TF.local_response_norm(
+        x, 3, alpha=0.5), [(2, 5, 3)]),
+    ("lrn_4d", lambda x: F.local_response_norm(x, 2, 0.2, 0.5, 2.0),
+     lambda x: TF.local_response_norm(x, 2, 0.2, 0.5, 2.0), [(2, 4, 2, 3)]),
+    ("rms_eps", lambda x: F.rms_norm(x, (2, 5), eps=1e-3),
+     lambda x: TF.rms_norm(x, (2, 5), eps=1e-3), [(3, 2, 5)]),
+]
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", CASES, ids=[c[0] for c in CASES])
+def test_matches_torch_and_finite_differences(name, fn, tfn, specs):
+    check_op(fn, specs, torch_fn=tfn)
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", CASES, ids=[c[0] for c in CASES])
+def test_float32(name, fn, tfn, specs):
+    check_op(fn, specs, torch_fn=tfn, dtype=numpy.float32, rtol=2e-4, atol=2e-5)
+
+
+# These are affine in their only input: the second derivative is identically zero.
+SECOND = [c for c in CASES if c[0] not in ("in_eval", "bn_eval_frozen_weight")]
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", SECOND, ids=[c[0] for c in SECOND])
+def test_double_backward(name, fn, tfn, specs):
+    check_double_backward(fn, specs)
+
+
+def test_noncontiguous_input_and_large_mean():
+    check_op(lambda x: F.layer_norm(x.mT, (3,)), [(3, 4)],
+             torch_fn=lambda x: TF.layer_norm(x.mT, (3,)))
+    check_op(lambda x: F.batch_norm(x.mT, None, None, training=True), [(3, 6)],
+             torch_fn=lambda x: TF.batch_norm(x.mT, None, None, training=True))
+    # Two-pass variance: a large common offset does not cancel the signal (float32).
+    x = (numpy.random.default_rng(0).standard_normal((64, 4)) + 1000).astype(numpy.float32)
+    e = F.batch_norm(ember.tensor(x), None, None, training=True).numpy()
+    t = TF.batch_norm(torch.tensor(x), None, None, training=True).numpy()
+    numpy.testing.assert_allclose(e, t, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5])
+def test_batch_norm_running_stats_follow_torch(momentum):
+    rng = numpy.random.default_rng(1)
+    erm, erv = ember.zeros(3), ember.ones(3)
+    trm, trv = torch.zeros(3), torch.ones(3)
+    for _ in range(3):
+        x = (rng.standard_normal((6, 3, 4)) * 2 + 1).astype(numpy.float32)
+        F.batch_norm(ember.tensor(x), erm, erv, training=True, momentum=momentum)
+        TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=momentum)
+    numpy.testing.assert_allclose(erm.numpy(), trm.numpy(), 1e-5, 1e-6)
+    numpy.testing.assert_allclose(erv.numpy(), trv.numpy(), 1e-5, 1e-6)
+    assert erm._version[0] == 3  # in-place updates are visible to autograd's version checks
+
+
+def test_instance_norm_running_stats_are_batch_averages():
+    x = numpy.random.default_rng(2).standard_normal((5, 3, 6)).astype(numpy.float32)
+    erm, erv = ember.zeros(3), ember.ones(3)
+    trm, trv = torch.zeros(3), torch.ones(3)
+    F.instance_norm(ember.tensor(x), erm, erv, momentum=0.3)
+    TF.instance_norm(torch.tensor(x), trm, trv, momentum=0.3)
+    numpy.testing.assert_allclose(erm.numpy(), trm.numpy(), 1e-5, 1e-6)
+    numpy.testing.assert_allclose(erv.numpy(), trv.numpy(), 1e-5, 1e-6)
+
+
+def test_create_graph_gradient_penalty():
+    """A WGAN-GP style penalty: the gradient norm w.r.t. the input, differentiated again."""
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5))
+    w = rng.uniform(0.5, 1.5, 5)
+    ex, ew = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    (eg,) = ember.autograd.grad((F.layer_norm(ex, (5,), ew) ** 3).sum(), [ex], create_graph=True)
+    (tg,) = torch.autograd.grad((TF.layer_norm(tx, (5,), tw) ** 3).sum(), [tx],
+                                create_graph=True)
+    (eg * eg).sum().backward()
+    (tg * tg).sum().backward()
+    numpy.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), 1e-9, 1e-10)
+    numpy.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), 1e-9, 1e-10)
+
+
+def test_errors():
+    with pytest.raises(errors.ShapeError, match=r"layer_norm: expected input of shape \(\*, 4\) "
+                                                r"\(normalized_shape=\[4\]\), got \(2, 3\)"):
+        F.layer_norm(ember.zeros(2, 3), (4,))
+    with pytest.raises(errors.ShapeError, match=r"batch_norm: expected weight of shape \(3,\), "
+                                                r"got \(4,\)"):
+        F.batch_norm(ember.zeros(2, 3), None, None, ember.ones(4), training=True)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel when training, got "
+                                         r"input of shape \(1, 3\)"):
+        F.batch_norm(ember.zeros(1, 3), None, None, training=True)
+    with pytest.raises(errors.ShapeError, match="cannot be split into num_groups=4 groups"):
+        F.group_norm(ember.zeros(2, 6, 3), 4)
+    with pytest.raises(errors.DTypeError, match="expected a floating-point input, got ember.int64"):
+        F.layer_norm(ember.zeros(2, 3, dtype=ember.int64), (3,))
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(ember.zeros(2, 3, 1))
+    with pytest.raises(errors.ShapeError, match="batch_norm: expected an input of shape"):
+        F.batch_norm(ember.zeros(3), None, None, training=True)
