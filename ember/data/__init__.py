@@ -1,5 +1,6 @@
 """Datasets, samplers and the DataLoader (PyTorch's names), plus small bundled datasets."""
 
+from ember.data import datasets, transforms  # noqa: F401
 from ember.data._worker import WorkerInfo, get_worker_info
 from ember.data.collate import default_collate
 from ember.data.dataloader import DataLoader, DataLoaderWorkerError
