@@ -35,3 +35,13 @@ from ember._functions import *  # noqa: F401,F403  (ember.exp, ember.matmul, ...
 bool = bool_  # noqa: A001  (ember.bool like torch.bool)
 int = dtypes.int32  # noqa: A001
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ember.onnx (and its onnx/onnxruntime imports) loads on first use, keeping `import ember`
+    # light.
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module("ember.onnx")
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")

@@ -28,6 +28,9 @@ class Row:
     defaults: dict = dataclasses.field(default_factory=dict)
     domain: str = ""
     note: str = ""
+    # A fallback row (the conformance rows) is consulted only when no regular row covers the
+    # op at that opset, so a regular row registered later for the same op still wins.
+    fallback: bool = False
 
     def covers(self, opset):
         return self.since <= opset and (self.until is None or opset <= self.until)
@@ -50,9 +53,11 @@ def register(*rows):
 def import_row(onnx_op, opset, domain=""):
     """The row that loads ``onnx_op`` at ``opset``, or None."""
     _load_rows()
-    for row in _IMPORT.get((domain, onnx_op), ()):
-        if row.covers(opset):
-            return row
+    rows = _IMPORT.get((domain, onnx_op), ())
+    for fallback in (False, True):
+        for row in rows:
+            if row.fallback == fallback and row.covers(opset):
+                return row
     return None
 
 
