@@ -1,8 +1,9 @@
 """Attention: scaled_dot_product_attention (SDPA) and multi_head_attention_forward.
 
 SDPA is one fused node, ``_Attention``: scores, mask, softmax, dropout and the product with
-``value`` run in place on one (..., L, S) buffer, so a forward makes five passes over it
-besides the two matrix products. Its backward has two branches:
+``value`` run in place on one scores buffer (kept transposed, see the class), so a forward
+makes four elementwise passes over it (max, subtract, exp, divide; plus one for a mask)
+besides the matrix products. Its backward has two branches:
 
 - without ``create_graph`` it works on arrays (two products for the value/probability
   gradients, three passes for the softmax gradient, two products for query/key), because the
@@ -22,7 +23,7 @@ import math
 from ember import dtypes, errors, random
 from ember.autograd import grad_mode
 from ember.autograd.function import Function
-from ember.ops import elementwise, index, linalg, reduce
+from ember.ops import index, linalg, reduce
 from ember.ops import shape as shape_ops
 from ember.ops import activation
 from ember.tensor import Tensor
