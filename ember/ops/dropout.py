@@ -18,6 +18,10 @@ from ember.tensor import Tensor
 # saturation value, and rescales so that mean 0 and variance 1 are kept.
 _ALPHA_P = -1.7580993408473766
 
+# Top-level exports (ember.NAME): torch has dropout, alpha_dropout and feature_alpha_dropout at
+# its top level; the channel variants exist only in torch.nn.functional.
+__all__ = ["dropout", "alpha_dropout", "feature_alpha_dropout"]
+
 
 class _MaskAffine(Function):
     """y = x * a + c with constant arrays ``a`` and ``c`` (broadcast; ``c`` may be None)."""
@@ -79,7 +83,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     Example::
 
         >>> _ = ember.manual_seed(0)
-        >>> y = ember.dropout(ember.ones(1000), 0.2)
+        >>> y = F.dropout(ember.ones(1000), 0.2)
         >>> set(y.tolist()) == {0.0, 1.25}
         True
     """

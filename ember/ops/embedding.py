@@ -14,6 +14,10 @@ from ember import errors
 from ember.autograd.function import Function
 from ember.tensor import Tensor
 
+# No top-level exports: torch.embedding(weight, input) takes its arguments in the opposite
+# order of F.embedding(input, weight), so these live under ember.nn.functional only.
+__all__ = []
+
 
 class _Embedding(Function):
     """weight[index] (gathering rows); ``scale`` is None or a per-position factor array."""
@@ -134,7 +138,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     Example::
 
         >>> w = ember.arange(6.0).reshape(3, 2)
-        >>> ember.embedding(ember.tensor([[2, 0]]), w)
+        >>> F.embedding(ember.tensor([[2, 0]]), w)
         tensor([[[4., 5.],
                  [0., 1.]]])
     """
@@ -225,7 +229,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     Example::
 
         >>> w = ember.arange(6.0).reshape(3, 2)
-        >>> ember.embedding_bag(ember.tensor([0, 2, 1]), w, ember.tensor([0, 2]), mode="sum")
+        >>> F.embedding_bag(ember.tensor([0, 2, 1]), w, ember.tensor([0, 2]), mode="sum")
         tensor([[4., 6.],
                 [2., 3.]])
     """

@@ -39,6 +39,11 @@ from ember.tensor import Tensor
 
 _State = grad_mode._State
 
+# Top-level exports (ember.NAME, see ember/_functions.py): only the functions whose torch.NAME
+# twin takes the same arguments. torch.batch_norm and torch.instance_norm order theirs
+# differently from F.batch_norm / F.instance_norm, so those stay under ember.nn.functional.
+__all__ = ["layer_norm", "group_norm", "rms_norm"]
+
 
 class _Config:
     """How one _Normalize call reads its (A, C, L) input.
@@ -323,9 +328,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Example::
 
         >>> x = ember.randn(8, 3, 4, 4)
-        >>> y = ember.batch_norm(x, None, None, training=True)
-        >>> float(y.mean()), round(float(y.var(unbiased=False)), 3)  # doctest: +SKIP
-        (0.0, 1.0)
+        >>> F.batch_norm(x, None, None, training=True).shape
+        ember.Size([8, 3, 4, 4])
     """
     op = "batch_norm"
     _check_float(op, input)
@@ -426,7 +430,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
 
     Example::
 
-        >>> ember.layer_norm(ember.randn(2, 5, 10), (10,)).shape
+        >>> F.layer_norm(ember.randn(2, 5, 10), (10,)).shape
         ember.Size([2, 5, 10])
     """
     op = "layer_norm"
@@ -475,7 +479,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
 
     Example::
 
-        >>> ember.group_norm(ember.randn(2, 6, 4, 4), 3).shape
+        >>> F.group_norm(ember.randn(2, 6, 4, 4), 3).shape
         ember.Size([2, 6, 4, 4])
     """
     op = "group_norm"
@@ -518,7 +522,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
 
     Example::
 
-        >>> ember.normalize(ember.tensor([[3.0, 4.0]]))
+        >>> F.normalize(ember.tensor([[3.0, 4.0]]))
         tensor([[0.6000, 0.8000]])
     """
     if out is not None:

@@ -74,3 +74,12 @@ def test_bad_arguments():
         nn.GELU("fast")
     with pytest.raises(ValueError, match="min_val \\(2\\) cannot be greater than max_val"):
         nn.Hardtanh(2, 1)
+
+
+def test_errors_name_the_layer():
+    from ember import errors
+
+    model = nn.Sequential(nn.LeakyReLU(0.2))
+    with pytest.raises(errors.DTypeError, match=r"LeakyReLU\(negative_slope=0.2\) '0': "
+                                                r"leaky_relu: expected a floating-point input"):
+        model(ember.tensor([1, 2]))

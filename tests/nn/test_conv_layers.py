@@ -31,6 +31,7 @@ def test_conv2d_matches_torch(cfg):
     assert repr(e) == repr(t)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note
 def test_conv2d_depthwise_and_even_kernel_same():
     torch.manual_seed(1)
     compare_layer(nn.Conv2d(4, 8, 3, groups=4, padding=1), torch.nn.Conv2d(4, 8, 3, groups=4,

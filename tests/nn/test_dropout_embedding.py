@@ -165,3 +165,10 @@ def test_embedding_bag_from_pretrained():
     assert not e.weight.requires_grad
     numpy.testing.assert_array_equal(e(ember.tensor([[3, 1]])).numpy(),
                                      t(torch.tensor([[3, 1]])).numpy())
+
+
+def test_dropout_errors_name_the_layer():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout2d(0.1))
+    with pytest.raises(errors.ShapeError, match=r"Dropout2d\(p=0.1, inplace=False\) '1': "
+                                                r"dropout2d: expected a 3-D"):
+        model(ember.zeros(2, 3))

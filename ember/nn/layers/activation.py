@@ -4,6 +4,7 @@ as in PyTorch (under autograd the input must not be a leaf that requires grad)."
 
 import warnings
 
+from ember import errors
 from ember.nn import functional as F
 from ember.nn import module as _module
 from ember.ops import _common, elementwise
@@ -28,9 +29,12 @@ class _Activation(_module.Module):
         return type(self)._fn(input, *(getattr(self, a) for a in self._args))
 
     def forward(self, input):
-        if self.inplace:
-            return _common.inplace(input, self._compute, type(self).__name__.lower() + "_")
-        return self._compute(input)
+        try:
+            if self.inplace:
+                return _common.inplace(input, self._compute, type(self).__name__.lower() + "_")
+            return self._compute(input)
+        except (errors.ShapeError, errors.DTypeError) as exc:
+            raise type(exc)(f"{self._layer_label()}: {exc}") from None
 
     def _args_repr(self):
         return ", ".join(f"{a}={getattr(self, a)}" for a in self._args)

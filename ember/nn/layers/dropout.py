@@ -1,6 +1,7 @@
 """Dropout layers: Dropout, Dropout1d/2d/3d (whole channels), AlphaDropout,
 FeatureAlphaDropout. Active in training mode only; in eval mode they return the input."""
 
+from ember import errors
 from ember.nn import functional as F
 from ember.nn import module as _module
 
@@ -21,7 +22,10 @@ class _DropoutNd(_module.Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return type(self)._fn(input, self.p, self.training, self.inplace)
+        try:
+            return type(self)._fn(input, self.p, self.training, self.inplace)
+        except (errors.ShapeError, errors.DTypeError) as exc:
+            raise type(exc)(f"{self._layer_label()}: {exc}") from None
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
