@@ -343,8 +343,11 @@ class ParameterDict(Module):
         return self._parameters[key]
 
     def __setitem__(self, key, value):
-        self.register_parameter(key, _as_param(value)) if key not in self._parameters else \
-            setattr(self, key, _as_param(value))
+        param = _as_param(value)
+        if key in self._parameters:
+            setattr(self, key, param)
+        else:
+            self.register_parameter(key, param)
 
     def __delitem__(self, key):
         del self._parameters[key]
