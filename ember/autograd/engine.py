@@ -146,21 +146,21 @@ def _run_prehooks(node, grads):
 
 
 def _run_node(node, grads, buffers, useful, Tensor):
-    meta = node._out_meta
-    full = []
-    for nr, g in enumerate(grads):
-        if g is None:
-            shape, dtype = meta[nr]
-            g = Tensor._make(_zeros_like_meta(node, shape, dtype), False, None, 0)
-        full.append(g)
-    results = node._apply_backward(full)
-    if not isinstance(results, tuple):
+    """Call ``node.backward`` and route each input gradient to the node that made the input."""
+    if len(grads) > 1 and any(g is None for g in grads):  # a single grad is never None here
+        meta = node._out_meta
+        grads = [
+            Tensor._make(_zeros_like_meta(node, *meta[nr]), False, None, 0) if g is None else g
+            for nr, g in enumerate(grads)
+        ]
+    results = type(node).backward(node, *grads)
+    if type(results) is not tuple:
         results = (results,)
     edges = node._next
-    if len(results) < len(edges):
-        results = results + (None,) * (len(edges) - len(results))
+    in_meta = node._in_meta
+    n = len(results)
     for i, edge in enumerate(edges):
-        if edge is None:
+        if edge is None or i >= n:
             continue
         g = results[i]
         if g is None:
@@ -173,12 +173,18 @@ def _run_node(node, grads, buffers, useful, Tensor):
                 f"{node.name()}.backward returned {type(g).__name__} for input {i}; "
                 "it must return Tensors (or None)"
             )
-        shape, dtype = node._in_meta[i]
-        if g._data.shape != shape:
+        shape, dtype = in_meta[i]
+        data = g._data
+        if data.shape != shape:
             g = _reduce_to_shape(node, i, g, shape)
-        if g._data.dtype != dtype:
+        if data.dtype != dtype:
             g = g.to(dtype)
-        _accumulate(buffers, child, edge[1], g)
+        # Sum into the child's buffer (inlined _accumulate: this loop runs for every edge).
+        slot = buffers.get(child)
+        if slot is None:
+            slot = buffers[child] = [None] * child._n_out
+        nr = edge[1]
+        slot[nr] = g if slot[nr] is None else slot[nr] + g
 
 
 def _zeros_like_meta(node, shape, dtype):

@@ -230,9 +230,6 @@ class Function:
     def _release(self):
         self._saved = _FREED
 
-    def _apply_backward(self, grads):
-        return type(self).backward(self, *grads)
-
     def name(self):
         return type(self).__name__
 
