@@ -1,22 +1,41 @@
 """Micro-benchmark: ember's recurrent layers (forward + backward) against PyTorch eager on the
 shapes of workload W4 (embedding 5000x128 -> LSTM hidden 128, 64 steps, batch 32 -> linear).
 
-    OPENBLAS_CORETYPE=SkylakeX python bench/rnn_micro.py [--threads 2] [--repeats 5]
+    python bench/rnn_micro.py [--threads 2] [--repeats 5] [--clock cpu]
 
 Each case runs ember and PyTorch interleaved (A B A B ...) in one process on equal weights and
 prints the median time per call and the ratio ember / torch (below 1 means ember is faster).
-Gradients are taken of a fixed random weighting of the outputs, so no loss op is needed.
+Layer cases take gradients of a fixed random weighting of the outputs (no loss op); the W4 case
+is the whole training step: embedding -> LSTM -> linear on h_n -> cross-entropy -> Adam.
+
+``--threads`` sets both torch's and OpenBLAS's thread count (OPENBLAS_NUM_THREADS, before NumPy
+loads). On a shared machine, ``--clock cpu`` with ``--threads 1`` times process CPU time instead
+of wall time: it is far less disturbed by other processes (PERF-NOTES.md), but only means
+something with one thread (OpenBLAS threads spin while they wait).
 """
 
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
+
+def _early_threads():
+    """--threads N, read before NumPy loads, so OpenBLAS starts with N threads too."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
+os.environ["OPENBLAS_NUM_THREADS"] = _early_threads()
 
 import numpy  # noqa: E402
 import torch  # noqa: E402
@@ -24,12 +43,28 @@ import torch  # noqa: E402
 import ember  # noqa: E402
 from ember import nn  # noqa: E402
 
-_ARGS = argparse.Namespace(repeats=5, min_time=0.2)
-SEQ, BATCH, HIDDEN, VOCAB, CLASSES = 64, 32, 128, 5000, 10
+_ARGS = argparse.Namespace(repeats=5, min_time=0.2, clock="wall")
+SEQ, BATCH, HIDDEN, VOCAB, CLASSES = 64, 32, 128, 5000, 2
+
+
+def _interleaved(candidates):
+    if _ARGS.clock == "wall":
+        return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time)
+    samples = {name: [] for name in candidates}
+    for _ in range(_ARGS.repeats):
+        for name, fn in candidates.items():
+            for _ in range(2):
+                fn()
+            calls, start = 0, time.process_time()
+            while time.process_time() - start < _ARGS.min_time:
+                fn()
+                calls += 1
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
 
 
 def _race(name, e_fn, t_fn):
-    times = _timing.interleaved({"ember": e_fn, "torch": t_fn}, _ARGS.repeats, _ARGS.min_time)
+    times = _interleaved({"ember": e_fn, "torch": t_fn})
     e, t = times["ember"], times["torch"]
     print(f"{name:<40} ember {e * 1e3:7.2f} ms   torch {t * 1e3:7.2f} ms   ratio {e / t:5.2f}")
     return e / t
@@ -69,31 +104,32 @@ def _layer_case(kind, rng, bidirectional=False):
 
 
 def _w4_case(rng):
-    """The W4 training step without the optimizer: embedding -> LSTM -> linear on h_n."""
-    emb = rng.standard_normal((VOCAB, HIDDEN)).astype(numpy.float32)
-    e_emb, t_emb = ember.tensor(emb, requires_grad=True), torch.tensor(emb, requires_grad=True)
+    """The W4 training step: embedding -> LSTM -> linear on h_n -> cross-entropy -> Adam."""
+    e_emb, t_emb = _twin("Embedding", VOCAB, HIDDEN)
     e_lstm, t_lstm = _twin("LSTM", HIDDEN, HIDDEN)
     e_fc, t_fc = _twin("Linear", HIDDEN, CLASSES)
     tokens = rng.integers(0, VOCAB, size=(SEQ, BATCH))
+    labels = rng.integers(0, CLASSES, size=(BATCH,))
     e_tok, t_tok = ember.tensor(tokens), torch.tensor(tokens)
-    g = rng.standard_normal((BATCH, CLASSES)).astype(numpy.float32)
-    eg, tg = ember.tensor(g), torch.tensor(g)
-    e_params = [e_emb, *e_lstm.parameters(), *e_fc.parameters()]
-    t_params = [t_emb, *t_lstm.parameters(), *t_fc.parameters()]
-    lookup = getattr(ember.nn.functional, "embedding", None)
+    e_y, t_y = ember.tensor(labels), torch.tensor(labels)
+    e_opt = ember.optim.Adam([*e_emb.parameters(), *e_lstm.parameters(), *e_fc.parameters()],
+                             lr=1e-3)
+    t_opt = torch.optim.Adam([*t_emb.parameters(), *t_lstm.parameters(), *t_fc.parameters()],
+                             lr=1e-3)
 
     def e_step():
-        x = lookup(e_tok, e_emb) if lookup else ember.index_select(e_emb, 0, e_tok.reshape(-1))
-        x = x.reshape(SEQ, BATCH, HIDDEN)
-        _, (h, _) = e_lstm(x)
-        ember.autograd.grad(e_fc(h[-1]), e_params, eg)
+        e_opt.zero_grad()
+        _, (h, _) = e_lstm(e_emb(e_tok))
+        nn.functional.cross_entropy(e_fc(h[-1]), e_y).backward()
+        e_opt.step()
 
     def t_step():
-        x = torch.nn.functional.embedding(t_tok, t_emb)
-        _, (h, _) = t_lstm(x)
-        torch.autograd.grad(t_fc(h[-1]), t_params, tg)
+        t_opt.zero_grad()
+        _, (h, _) = t_lstm(t_emb(t_tok))
+        torch.nn.functional.cross_entropy(t_fc(h[-1]), t_y).backward()
+        t_opt.step()
 
-    return _race("W4 step: embedding->LSTM->linear", e_step, t_step)
+    return _race("W4 step: emb->LSTM->linear->CE->Adam", e_step, t_step)
 
 
 def main():
@@ -101,16 +137,24 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or process CPU time (meaningful with --threads 1)")
+    parser.add_argument("--cases", default="LSTM,GRU,RNN,LSTM-bidir,W4",
+                        help="comma-separated subset of LSTM,GRU,RNN,LSTM-bidir,W4")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
-    _layer_case("LSTM", rng)
-    _layer_case("GRU", rng)
-    _layer_case("RNN", rng)
-    _layer_case("LSTM", rng, bidirectional=True)
-    _w4_case(rng)
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, clock {args.clock}")
+    cases = args.cases.split(",")
+    for kind in ("LSTM", "GRU", "RNN"):
+        if kind in cases:
+            _layer_case(kind, rng)
+    if "LSTM-bidir" in cases:
+        _layer_case("LSTM", rng, bidirectional=True)
+    if "W4" in cases:
+        _w4_case(rng)
     print(f"load average after: {os.getloadavg()}")
 
 

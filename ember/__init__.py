@@ -28,8 +28,6 @@ from ember.random import (
     randint, randint_like, randn, randn_like, randperm, seed, set_rng_state,
 )
 from ember.io import load, save  # noqa: E402
-from ember import data, metrics, nn, optim  # noqa: E402,F401
-from ember import callbacks, train  # noqa: E402,F401
 from ember._functions import *  # noqa: F401,F403  (ember.exp, ember.matmul, ...)
 
 bool = bool_  # noqa: A001  (ember.bool like torch.bool)
@@ -37,11 +35,14 @@ int = dtypes.int32  # noqa: A001
 __version__ = "0.1.0"
 
 
+_LAZY = ("nn", "optim", "data", "metrics", "train", "callbacks", "onnx", "graph", "utils")
+
+
 def __getattr__(name):
-    # ember.onnx (and its onnx/onnxruntime imports) loads on first use, keeping `import ember`
-    # light.
-    if name == "onnx":
+    # The subpackages load on first use (``ember.nn``, ``from ember import nn`` alike), so
+    # `import ember` stays fast and ember.onnx does not pull in onnx/onnxruntime until asked.
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module("ember.onnx")
+        return importlib.import_module(f"ember.{name}")
     raise AttributeError(f"module 'ember' has no attribute {name!r}")

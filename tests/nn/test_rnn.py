@@ -338,3 +338,37 @@ def test_error_cells_and_constructor_arguments():
         nn.GRU(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="hidden_size"):
         nn.GRU(3, 0)
+
+
+# ---- fused kernels: aliasing and the BLAS thread switch -----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_inplace_change_of_output_before_backward_is_an_error(kind):
+    """The fused forward returns its output as a view of the state history it saves for
+    backward; changing the output in place must raise, not give a wrong gradient."""
+    layer = getattr(nn, kind)(3, 4)
+    x = ember.tensor(numpy.random.default_rng(11).standard_normal((5, 2, 3)), dtype=ember.float32,
+                     requires_grad=True)
+    out = layer(x)[0]
+    with ember.no_grad():
+        out.add_(1.0)
+    with pytest.raises(errors.AutogradError, match="modified by an in-place operation"):
+        out.sum().backward()
+
+
+def test_time_loop_runs_blas_on_one_thread_and_restores_the_count():
+    fns = rnn_ops._openblas_threads()
+    if fns is None:
+        pytest.skip("NumPy's BLAS is not a bundled OpenBLAS")
+    get, put = fns
+    before = get()
+    seen = []
+    try:
+        put(2)
+        with rnn_ops._blas_one_thread(numpy):
+            seen.append(get())
+        seen.append(get())
+    finally:
+        put(before)
+    assert seen == [1, 2]

@@ -16,7 +16,7 @@ from ember.nn import init
 from ember.nn import module as _module
 from ember.nn.parameter import Parameter
 from ember.nn.utils import rnn as rnn_utils
-from ember.ops import index, rnn, shape
+from ember.ops import index, join, rnn, shape
 from ember.tensor import Tensor
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -255,10 +255,10 @@ class RNNBase(_module.Module):
                 h_n.append(result[1])
                 if lstm:
                     c_n.append(result[2])
-            layer_input = outs[0] if directions == 1 else shape.cat(outs, -1)
+            layer_input = outs[0] if directions == 1 else join.cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = _dropout(layer_input, self.dropout)
-        return layer_input, shape.stack(h_n, 0), shape.stack(c_n, 0) if lstm else None
+        return layer_input, join.stack(h_n, 0), join.stack(c_n, 0) if lstm else None
 
 
 _COMMON_ARGS = """
