@@ -16,14 +16,29 @@ rms_norm); rms_norm skips the centering. How each public function maps onto ``(A
     rms_norm       like layer_norm, without centering
     group_norm     (N, C, *S) -> (N, G, C/G prod S)   stats over L, then a per-channel affine
 
-NOTE: the backward on the hot paths (batch_norm, layer_norm) is array code: five passes over
-memory instead of the ~15 nodes of the composed formula. It is used only when the backward is
-not being recorded; with ``create_graph=True`` the same gradient is built from ember ops
-(``_composite_backward``), so higher-order gradients work. Tests cover both paths.
+NOTE: the backward on the hot paths (batch_norm, layer_norm) is array code; it is used only
+when the backward is not being recorded; with ``create_graph=True`` the same gradient is built
+from ember ops (``_composite_backward``), so higher-order gradients work. Tests cover both.
+NumPy costs that decided its shape (2-core Zen 5, one thread, process CPU time, load 7-11):
+- A broadcasting ufunc pays per inner row: on (1024, 128) float32 a per-row scalar op takes
+  ~45-80 us and a contiguous one ~17-50; on (32, 32, 1024) an in-place op takes ~0.35-0.45 ms
+  and one writing a fresh array ~0.75-0.8 ms. So: fewest broadcast passes, in place where
+  possible, and no full-size temporary that is not needed.
+- layer_norm / rms_norm with an affine part keep xhat from the forward (one more live buffer
+  per call) and build G = rstd * w * g as an outer product times g; the backward is then
+  5 elementwise passes + 4 einsum reductions instead of 9 + 4. Measured (16, 64, 128), W5's
+  shape: fwd+bwd 1.27 -> 1.18 ms (torch 0.41); (16, 128, 256): 4.13 -> 3.61 ms (torch 0.86).
+- batch_norm / instance_norm / group_norm do not keep xhat (on large maps a fresh output
+  costs twice an in-place pass): the forward writes y into its one fresh buffer, the backward
+  recomputes x - mean into one fresh buffer and turns it into gx with three in-place passes.
+  Measured fwd+bwd (32, 32, 32, 32), W3's shape: 7.7 -> 6.1 ms (torch 5.0); (32, 64, 16, 16):
+  3.9 -> 3.0 ms (torch 2.5). Saving xhat there was measured too: no better than before.
 Row sums and row dot products go through einsum: 2-3x faster than ``.sum(axis)`` and 5-10x
 faster than ``(a * b).sum(axis)`` on (32, 64, 256) float32. A matmul with a ones vector is
-as fast when the machine is idle, but OpenBLAS's threads made it 30 ms instead of 0.03 ms
-under load, so the single-threaded einsum it is.
+as fast when the machine is idle, but OpenBLAS's threads stall under load (re-measured: a
+(2048, 256) float32 ``x @ w`` took 24 ms median with 2 threads at load 8, 70 us with one), so
+the single-threaded einsum it is. Three-operand einsum products (``'rl,r,l->rl'``) and
+processing rows in cache-sized chunks were measured slower. bench/norm_micro.py times these.
 """
 
 import math
@@ -96,11 +111,11 @@ class _Normalize(Function):
         if cfg.batch:
             n = _stat_count(x, cfg)
             if cfg.center:
-                mu = _reduce_rows(_rowsum(xp, x), cfg)[..., None] / n
+                mu = _reduce_rows(_rowsum(xp, x), cfg)[..., None] * (1.0 / n)
                 xc = x - mu
             else:
                 mu, xc = None, x
-            var = _reduce_rows(_rowdot(xp, xc, xc), cfg)[..., None] / n
+            var = _reduce_rows(_rowdot(xp, xc, xc), cfg)[..., None] * (1.0 / n)
             if cfg.update is not None and running_mean is not None:
                 _update_running(running_mean, running_var, mu, var, n, cfg.update)
         else:
@@ -115,17 +130,24 @@ class _Normalize(Function):
         ctx.p_shape = None if w is None and b is None else (w if w is not None else b).shape
         ctx.mu = mu
         ctx.rstd = rstd
-        ctx.save_for_backward(x, w)
+        if ctx._record and cfg.batch and cfg.w_on == "L" and (w is not None or b is not None):
+            # layer_norm / rms_norm training: keep xhat for the backward (see the NOTE).
+            xhat = x * rstd if xc is x else _scale_rows(xc, rstd)
+            y = _affine_from_xhat(xhat, w, b, cfg)
+            ctx.save_for_backward(x, w, xhat)
+            return y
+        ctx.save_for_backward(x, w, None)
         return _affine(xp, x, xc, w, b, mu, rstd, cfg)
 
     @staticmethod
     def backward(ctx, gy):
-        x, w = ctx.saved_tensors
+        x, w, xhat = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if _State.enabled:  # create_graph=True: differentiable ember ops
             return _composite_backward(ctx, gy, x, w, need_x, need_w, need_b)
         grads = _backward_arrays(ctx.xp, gy._data, x._data, None if w is None else w._data,
-                                 ctx.mu, ctx.rstd, ctx.cfg, ctx.p_shape, need_x, need_w, need_b)
+                                 None if xhat is None else xhat._data, ctx.mu, ctx.rstd,
+                                 ctx.cfg, ctx.p_shape, need_x, need_w, need_b)
         return tuple(None if g is None else Tensor._make(g, False, None, 0) for g in grads) + (
             None, None, None)
 
@@ -144,6 +166,22 @@ def _update_running(running_mean, running_var, mu, var, n, momentum):
 
 def _weight_view(w, cfg):
     return w.reshape(-1, 1) if cfg.w_on == "C" else w.reshape(-1)
+
+
+def _scale_rows(buf, s):
+    """buf *= s in place (buf is a fresh array this module owns); returns buf."""
+    buf *= s
+    return buf
+
+
+def _affine_from_xhat(xhat, w, b, cfg):
+    """y = xhat * w + b into a fresh array (xhat is kept for the backward)."""
+    if w is not None:
+        y = xhat * _weight_view(w, cfg)
+        if b is not None:
+            y += _weight_view(b, cfg)
+        return y
+    return xhat + _weight_view(b, cfg)
 
 
 def _affine(xp, x, xc, w, b, mu, rstd, cfg):
@@ -173,64 +211,82 @@ def _affine(xp, x, xc, w, b, mu, rstd, cfg):
     return y
 
 
-def _backward_arrays(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w, need_b):
-    """(gx, gw, gb) on arrays; ``xhat`` is recomputed here (one pass) and then reused as the
-    buffer of the input gradient.
+def _backward_arrays(xp, g, x, w, xhat, mu, rstd, cfg, p_shape, need_x, need_w, need_b):
+    """(gx, gw, gb) on arrays; see the NOTE in the module docstring for the pass counts.
 
-    The sums of ``g * xhat`` are taken from the materialized ``xhat`` rather than folded into
+    The sums of ``g * xhat`` are taken from centered values rather than folded into
     ``rstd * (sum(g * x) - mean * sum(g))``: that form saves a pass but cancels badly in
     float32 when the mean is large against the spread (the reason the forward takes two
     passes for the variance as well)."""
-    if not cfg.batch and not need_w:  # eval mode, frozen weight: gx = g * rstd * w
-        xhat = None
-    elif mu is None:  # rms_norm
-        xhat = x * rstd
-    else:
-        xhat = x - mu
-        xhat *= rstd
-    gw = gb = gx = None
-    per_c = cfg.w_on == "C"
-    sgx = sg = None
-    if need_w or (need_x and per_c and cfg.batch):
-        if per_c:
-            sgx = _rowdot(xp, g, xhat)
-            if need_w:
-                gw = sgx.sum(0).reshape(p_shape)
-        else:
-            gw = xp.einsum("acl,acl->l", g, xhat).reshape(p_shape)
-    if need_b or (need_x and per_c and cfg.batch and cfg.center):
-        if per_c:
-            sg = _rowsum(xp, g)
-            if need_b:
-                gb = sg.sum(0).reshape(p_shape)
-        else:
-            gb = g.reshape(-1, g.shape[2]).sum(0).reshape(p_shape)
+    if cfg.w_on == "C":
+        return _backward_per_channel(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w,
+                                     need_b)
+    # Weight along L (layer_norm, rms_norm): xhat was kept by the forward when there is an
+    # affine part (without one, y itself would be xhat, and in-place changes to y must stay
+    # allowed as in PyTorch, so it is recomputed).
+    if xhat is None:
+        xhat = x * rstd if mu is None else x - mu
+        if mu is not None:
+            xhat *= rstd
+    gw = gb = None
+    rows = g.shape[2]
+    if need_w:
+        gw = xp.einsum("rl,rl->l", g.reshape(-1, rows), xhat.reshape(-1, rows))
+        gw = gw.reshape(p_shape)
+    if need_b:
+        gb = xp.einsum("rl->l", g.reshape(-1, rows)).reshape(p_shape)
     if not need_x:
         return None, gw, gb
-    if not cfg.batch:  # fixed statistics: an affine map of x
-        k = rstd if w is None else rstd * _weight_view(w, cfg)
-        return g * k, gw, gb
+    # gx = G - mean(G) - xhat * mean(G xhat) along each row, with G = rstd * w * g: the
+    # outer product rstd * w and one contiguous multiply build G, which saves a per-row
+    # broadcast pass over the g * w, ..., gx *= rstd order (those cost ~3x a contiguous one
+    # on rows of 128).
     n = _stat_count(x, cfg)
-    if per_c or w is None:
-        # w is constant along the statistics' axes: gx = k * (g - mean(g) - xhat mean(g xhat))
-        k = rstd if w is None else rstd * _weight_view(w, cfg)
-        if sgx is None:
-            sgx = _rowdot(xp, g, xhat)
-        xhat *= _reduce_rows(sgx, cfg)[..., None] * (-k / n)
-        if cfg.center:
-            if sg is None:
-                sg = _rowsum(xp, g)
-            xhat -= _reduce_rows(sg, cfg)[..., None] * (k / n)
-        gx = g * k
-        gx += xhat
-        return gx, gw, gb
-    gwx = g * _weight_view(w, cfg)
-    xhat *= _rowdot(xp, gwx, xhat)[..., None] * (-1.0 / n)
+    if w is None:
+        G = g * rstd
+    else:
+        G = rstd * _weight_view(w, cfg)
+        G *= g
+    gx = xhat * (_rowdot(xp, G, xhat)[..., None] * (-1.0 / n))
+    gx += G
     if cfg.center:
-        xhat -= _rowsum(xp, gwx)[..., None] * (1.0 / n)
-    xhat += gwx
-    xhat *= rstd
-    return xhat, gw, gb
+        gx -= _rowsum(xp, G)[..., None] * (1.0 / n)
+    return gx, gw, gb
+
+
+def _backward_per_channel(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w, need_b):
+    """Weight per C (batch_norm, instance_norm, group_norm): xhat is recomputed into the one
+    fresh buffer, which then becomes the input gradient in place."""
+    gw = gb = None
+    k = rstd if w is None else rstd * _weight_view(w, cfg)
+    if not cfg.batch:  # fixed statistics: gx = g * k, an affine map of x
+        if need_w:
+            xhat = x - mu
+            xhat *= rstd
+            gw = _rowdot(xp, g, xhat).sum(0).reshape(p_shape)
+        if need_b:
+            gb = _rowsum(xp, g).sum(0).reshape(p_shape)
+        return (g * k if need_x else None), gw, gb
+    buf = x - mu if cfg.center else x * 1
+    sgx = _rowdot(xp, g, buf) * rstd[..., 0]  # sum(g * xhat) over each row
+    if need_w:
+        gw = sgx.sum(0).reshape(p_shape)
+    sg = None
+    if need_b or (need_x and cfg.center):
+        sg = _rowsum(xp, g)
+        if need_b:
+            gb = sg.sum(0).reshape(p_shape)
+    if not need_x:
+        return None, gw, gb
+    # gx = k * (g - mean(g) - xhat * mean(g xhat)): the centered buffer times
+    # -rstd * mean(g xhat) is the last term; then three passes in place.
+    n = _stat_count(x, cfg)
+    buf *= rstd * (_reduce_rows(sgx, cfg)[..., None] * (-1.0 / n))
+    buf += g
+    if cfg.center:
+        buf -= _reduce_rows(sg, cfg)[..., None] * (1.0 / n)
+    buf *= k
+    return buf, gw, gb
 
 
 def _composite_backward(ctx, gy, x, w, need_x, need_w, need_b):

@@ -159,3 +159,49 @@ def test_errors():
         F.instance_norm(ember.zeros(2, 3, 1))
     with pytest.raises(errors.ShapeError, match="batch_norm: expected an input of shape"):
         F.batch_norm(ember.zeros(3), None, None, training=True)
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", [c for c in CASES if c[0] in (
+    "bn_train", "bn_train_4d", "in", "ln", "ln_bias_only", "ln_plain", "gn", "rms")],
+    ids=lambda v: v if isinstance(v, str) else "")
+def test_backward_twice_with_retain_graph(name, fn, tfn, specs):
+    """The array backward keeps xhat (layer_norm) or works in fresh buffers (batch_norm): a
+    second backward through the same graph gives the same gradients, and the incoming
+    gradient is left untouched."""
+    rng = numpy.random.default_rng(4)
+    ins = [ember.tensor(rng.standard_normal(s).astype(numpy.float32), requires_grad=True)
+           for s in specs]
+    y = fn(*ins)
+    g = ember.tensor(rng.standard_normal(tuple(y.shape)).astype(numpy.float32))
+    g0 = g.numpy().copy()
+    y.backward(g, retain_graph=True)
+    first = [t.grad.numpy().copy() for t in ins]
+    for t in ins:
+        t.grad = None
+    y.backward(g)
+    for a, t in zip(first, ins):
+        numpy.testing.assert_array_equal(a, t.grad.numpy())
+    numpy.testing.assert_array_equal(g0, g.numpy())
+
+
+def test_weight_only_and_broadcast_gradients():
+    """Only the parameters need gradients, and the incoming gradient is a broadcast view
+    (from a sum): both array backwards handle strided gradients."""
+    rng = numpy.random.default_rng(6)
+    x = rng.standard_normal((4, 3, 5))
+    w, b = rng.uniform(0.5, 1.5, 5), rng.standard_normal(5)
+    ew, eb = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
+    tw, tb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    F.layer_norm(ember.tensor(x), (5,), ew, eb).sum().backward()
+    TF.layer_norm(torch.tensor(x), (5,), tw, tb).sum().backward()
+    numpy.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), 1e-10, 1e-12)
+    numpy.testing.assert_allclose(eb.grad.numpy(), tb.grad.numpy(), 1e-10, 1e-12)
+    cw, cb = rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)
+    ecw, ecb = ember.tensor(cw, requires_grad=True), ember.tensor(cb, requires_grad=True)
+    tcw, tcb = torch.tensor(cw, requires_grad=True), torch.tensor(cb, requires_grad=True)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (F.batch_norm(ex, None, None, ecw, ecb, training=True) * 3.0).sum().backward()
+    (TF.batch_norm(tx, None, None, tcw, tcb, training=True) * 3.0).sum().backward()
+    numpy.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), 1e-9, 1e-10)
+    numpy.testing.assert_allclose(ecw.grad.numpy(), tcw.grad.numpy(), 1e-10, 1e-12)
+    numpy.testing.assert_allclose(ecb.grad.numpy(), tcb.grad.numpy(), 1e-10, 1e-12)
