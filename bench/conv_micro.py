@@ -2,8 +2,13 @@
 LeNet shapes of workload W2 (batch 64, 1x28x28; conv 1->16 3x3 pad 1, relu, maxpool 2,
 conv 16->32 3x3 pad 1, relu, maxpool 2, flatten, linear 1568->128, relu, linear 128->10).
 
-    OPENBLAS_CORETYPE=SkylakeX python bench/conv_micro.py [--threads 2] [--repeats 5]
+    python bench/conv_micro.py [--threads 2] [--repeats 5] [--cpu-time] [--im2col]
 
+``--threads`` sets both PyTorch's threads and OpenBLAS's (OPENBLAS_NUM_THREADS, which must be
+set before NumPy loads, so it is read from the command line first). ``--cpu-time`` times by the
+process's CPU time instead of the wall clock: on a shared machine it is steadier for one
+thread, but it counts every thread's time, so it means nothing for ratios at 2 threads.
+``--im2col`` adds a column for ember with its stride-1 'same' conv path switched off.
 Each case runs ember and PyTorch interleaved (A B A B ...) in one process and prints the median
 time per call and the ratio ember / torch (below 1 means ember is faster). The loss of the
 full step is a fixed random weighting of the logits, so no loss op is needed.
@@ -11,12 +16,26 @@ full step is a fixed random weighting of the logits, so no loss op is needed.
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
+
+def _early_threads(argv):
+    """--threads N from the command line, before NumPy (and OpenBLAS) load."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "2"
+
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _early_threads(sys.argv[1:]))
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
 
 import numpy  # noqa: E402
@@ -24,14 +43,56 @@ import torch  # noqa: E402
 
 import ember  # noqa: E402
 
-_ARGS = argparse.Namespace(repeats=5, min_time=0.2)
+_ARGS = argparse.Namespace(repeats=5, min_time=0.2, cpu_time=False, im2col=False)
+
+
+def _cpu_interleaved(candidates, repeats, min_time):
+    """_timing.interleaved, timed by process CPU time."""
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            for _ in range(3):
+                fn()
+            calls, start = 0, time.process_time()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.process_time() - start
+                if elapsed >= min_time:
+                    break
+            samples[name].append(elapsed / calls)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def _im2col_only(fn):
+    """``fn`` with ember's stride-1 'same' conv path switched off (the general im2col path)."""
+    from ember.ops import conv as conv_ops  # noqa: PLC0415
+
+    def run():
+        saved = conv_ops._same
+        conv_ops._same = lambda g: False
+        try:
+            return fn()
+        finally:
+            conv_ops._same = saved
+
+    return run
 
 
 def _race(name, e_fn, t_fn):
     """Interleaved medians of ember and torch; prints both and their ratio."""
-    times = _timing.interleaved({"ember": e_fn, "torch": t_fn}, _ARGS.repeats, _ARGS.min_time)
+    candidates = {"ember": e_fn, "torch": t_fn}
+    if _ARGS.im2col:
+        candidates["im2col"] = _im2col_only(e_fn)
+    timer = _cpu_interleaved if _ARGS.cpu_time else _timing.interleaved
+    times = timer(candidates, _ARGS.repeats, _ARGS.min_time)
     e, t = times["ember"], times["torch"]
-    print(f"{name:<34} ember {e * 1e3:7.2f} ms   torch {t * 1e3:7.2f} ms   ratio {e / t:5.2f}")
+    extra = ""
+    if _ARGS.im2col:
+        i = times["im2col"]
+        extra = f"   (im2col path {i * 1e3:7.2f} ms, ratio {i / t:5.2f})"
+    print(f"{name:<34} ember {e * 1e3:7.2f} ms   torch {t * 1e3:7.2f} ms   ratio {e / t:5.2f}"
+          + extra)
 
 
 def _pair(shape, requires_grad, rng):
@@ -111,11 +172,17 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by process CPU time (steadier on a shared machine; 1 thread)")
+    parser.add_argument("--im2col", action="store_true",
+                        help="also time ember with its 'same' conv path off (before/after)")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
+          f"clock {'process CPU time' if args.cpu_time else 'wall'}")
     _conv_case(64, 1, 16, 28, False, rng)
     _conv_case(64, 16, 32, 14, True, rng)
     _pool_case(64, 16, 28, rng)

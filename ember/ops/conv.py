@@ -1,6 +1,12 @@
 """Convolutions: conv1d/2d/3d and conv_transpose1d/2d/3d, one N-d implementation.
 
-How it computes (im2col, GEMMs over the whole batch):
+Two ways to compute, both GEMMs over the batch:
+
+1. Stride 1 with the output as large as the input ('same': 3x3 with padding 1, padding='same',
+   1x1), the common case, see ``_same`` below: the column matrix is made from shifted copies of
+   whole flattened planes, chunk by chunk of the batch so that each chunk's GEMM reads it from
+   the L2 cache, and is never kept between forward and backward.
+2. Everything else (strides, other paddings), general im2col over the whole batch:
 
 - ``_im2col`` pads the input once and copies an ``as_strided`` window view ordered
   ``(C, *K, N, *O)`` into the column matrix ``col``, i.e. a (C*K, N*O) matrix. That order keeps
@@ -19,16 +25,18 @@ Three Functions close under differentiation, so gradients of any order work:
 ``_Conv`` (y = conv(x, w) + b), ``_ConvTranspose`` (its input gradient, = conv_transpose) and
 ``_ConvWeight`` (its weight gradient). Each one's backward is written with the other two.
 
-NOTE: ``_Conv`` keeps its column matrix for the weight gradient (the column copy is the
-expensive part of computing it again; the price is prod(K) times the input's memory until
-backward). When the backward is not recorded (``create_graph=False``) it runs on arrays
-(``_Conv._backward_arrays``): it reuses ``col`` and transposes gy once for the weight and the
-bias gradient. With ``create_graph=True`` it calls ``_ConvTranspose``/``_ConvWeight``, which
-recompute but are differentiable. Both return the same values: ordinary gradient checks test
-the first path, double-backward checks the second.
+NOTE: on the im2col path ``_Conv`` keeps its column matrix for the weight gradient (the column
+copy is the expensive part of computing it again; the price is prod(K) times the input's
+memory until backward). When the backward is not recorded (``create_graph=False``) it runs on
+arrays (``_Conv._backward_arrays``): it reuses ``col`` and transposes gy once for the weight
+and the bias gradient. With ``create_graph=True`` it calls ``_ConvTranspose``/``_ConvWeight``,
+which recompute but are differentiable. Both return the same values: ordinary gradient checks
+test the first path, double-backward checks the second. Both paths are chosen by the geometry
+alone, so the Functions of one graph always agree on which one they use.
 """
 
 import itertools
+import threading
 
 from ember import errors
 from ember.autograd import grad_mode
@@ -178,6 +186,212 @@ def _weight_grad_arrays(xp, col, gy2, w_shape, g):
     return xp.ascontiguousarray(gwt.swapaxes(1, 2)).reshape(w_shape)
 
 
+# ---- stride 1 with out_size == in_size ('same'): shifted copies of whole planes ---------------
+#
+# A plane flattened and shifted by a kernel offset's displacement is that offset's row of the
+# column matrix, right except where the offset reads padding; those entries (wrapped onto a
+# neighbouring row, or left unwritten at the plane's ends) are zeroed afterwards by one strided
+# fill per axis and kernel index. The adjoint (input gradient) zeroes the same entries of
+# W^T gy and adds each offset's slab back shifted the other way.
+#
+# NOTE (measured on the LeNet conv 16->32, 64 x 16 x 14 x 14, 3x3 pad 1; 1 thread, OpenBLAS
+# SkylakeX kernels, process CPU time on the shared 2-core Xeon, load average 6-10, medians):
+# - column copy: the as_strided im2col makes one run of 14 floats per output row (129k runs),
+#   1.0-1.5 ms; 9 shifted plane copies 0.47 ms + the zero fills 0.25 ms.
+# - GEMM: the whole batch's 7.2 MB column matrix streamed through OpenBLAS ran at ~60 GFLOP/s,
+#   the same GEMMs on L2-resident chunks of 4-8 samples at 85-145: hence the chunks of
+#   ~_CHUNK_BYTES (0.5, 1 and 2 MB measured alike; 256 KB slower).
+# - a fresh multi-MB buffer per call is page-faulted in (mmap); chunks live in a per-thread
+#   scratch buffer instead (_scratch), and the weight gradient makes its chunks again rather
+#   than keeping 7.2 MB from the forward.
+# - tried and dropped: a channels-first "gapped" layout (zero gaps between rows and samples,
+#   one GEMM on the padded grid, crop after): 0.5-0.9 ms of crops and transposes ate the gain;
+#   input-gradient adds from (C, K, B, S)-ordered chunk slabs: short misaligned runs, 5x slower
+#   per element than the (K, C*S)-ordered slabs used now; the input gradient as 9 per-offset
+#   GEMMs over the whole batch: the same at 16 channels, 2x slower at 1 channel; one backward
+#   pass sharing a channels-first gy chunk (one GEMM per chunk for gx, adds into a (C, N*S)
+#   gx): 13.3 vs 11.4 ms forward+backward, and no better at 2 threads.
+# Result (bench/conv_micro.py --threads 1 --cpu-time --im2col): conv 16->32 forward+backward
+# 20.0 -> 10.9 ms (PyTorch 5.7), forward 5.1 -> 3.3 (1.6); conv 1->16 fwd+weight grad 3.2 ->
+# 3.1 (2.0); LeNet step 46.2 -> 38.0 ms (PyTorch 25.9), i.e. 1.79x -> 1.47x PyTorch.
+
+_CHUNK_BYTES = 1 << 20
+_WGRAD_SPLIT = 4096
+
+
+def _same(g):
+    """Whether the shifted-copy path applies: stride 1 and out_size == in_size (for example
+    a 3x3 kernel with padding 1, or padding='same')."""
+    return g.out_size == g.in_size and all(s == 1 for s in g.stride)
+
+
+def _offsets(g):
+    """Per kernel offset (row-major): its displacement per axis and in the flattened plane."""
+    plane = [1] * len(g.k)
+    for i in reversed(range(len(g.k) - 1)):
+        plane[i] = plane[i + 1] * g.in_size[i + 1]
+    out = []
+    for offs in itertools.product(*(range(kk) for kk in g.k)):
+        disp = tuple(j * d - lo for j, d, lo in zip(offs, g.dilation, g.pad_lo))
+        out.append((disp, sum(a * p for a, p in zip(disp, plane))))
+    return out
+
+
+def _outside(a, s):
+    """The positions along an axis of size s whose read at displacement a falls outside."""
+    return slice(0, min(-a, s)) if a < 0 else slice(max(s - a, 0), s)
+
+
+def _zero_outside_cols(cols, g):
+    """Zero the padding reads in ``cols`` (C, *K, B, *S): one strided fill per axis and
+    kernel index along it."""
+    nd = len(g.k)
+    for i in range(nd):
+        for j in range(g.k[i]):
+            a = j * g.dilation[i] - g.pad_lo[i]
+            if a:
+                index = [slice(None)] * cols.ndim
+                index[1 + i] = j
+                index[nd + 2 + i] = _outside(a, g.in_size[i])
+                cols[tuple(index)] = 0
+
+
+def _same_cols(x, g, buf):
+    """The columns of x (B, C, *S) in ``buf``, laid out (C, K, B, S): row (c, k) of sample b is
+    plane c of x[b] flattened and shifted by offset k, zero where the offset reads padding."""
+    bsz, c = x.shape[:2]
+    sp, kk = _prod(g.in_size), _prod(g.k)
+    cols = buf[: c * kk * bsz * sp].reshape(c, kk, bsz, sp)
+    src = x.reshape(bsz, c, sp).swapaxes(0, 1)
+    for k, (_, s) in enumerate(_offsets(g)):
+        if s >= 0:
+            cols[:, k, :, : max(sp - s, 0)] = src[:, :, s:]
+        else:
+            cols[:, k, :, min(-s, sp):] = src[:, :, : max(sp + s, 0)]
+    _zero_outside_cols(cols.reshape((c,) + g.k + (bsz,) + g.in_size), g)
+    return cols
+
+
+def _same_forward(xp, x, w, b, g):
+    """y = conv(x, w) + b, chunk by chunk of the batch."""
+    n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
+    sp, kk = _prod(g.in_size), _prod(g.k)
+    ckg, cog = c * kk // groups, cout // groups
+    wm = w.reshape(groups, cog, ckg)
+    y = xp.empty((n, groups, cog, sp), dtype=x.dtype)
+    bsz = _chunk(n, c * kk * sp * x.itemsize)
+    buf = _scratch(xp, c * kk * bsz * sp, x.dtype)
+    for lo in range(0, n, bsz):
+        xs = x[lo:lo + bsz]
+        m = xs.shape[0]
+        cols = _same_cols(xs, g, buf)
+        # each sample's (C*K/g, S) block has row stride B*S: BLAS takes it as it is
+        xp.matmul(wm, cols.reshape(groups, ckg, m, sp).transpose(2, 0, 1, 3), out=y[lo:lo + m])
+    y = y.reshape(n, cout, sp)
+    if b is not None:
+        y += b.reshape(cout, 1)
+    return y.reshape((n, cout) + g.out_size)
+
+
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 4 << 20
+
+
+def _scratch(xp, size, dtype):
+    """A 1-D work buffer of ``size`` elements, reused by later calls of this thread (one per
+    array module and dtype, at most _SCRATCH_MAX bytes; larger ones are fresh). Only for
+    temporaries that no result or saved tensor refers to.
+
+    NOTE: a fresh multi-MB buffer per call comes from mmap and is page-faulted in on first
+    touch; in the LeNet step that cost more than the copies that fill it (PERF-NOTES.md)."""
+    dtype = xp.dtype(dtype)
+    if size * dtype.itemsize > _SCRATCH_MAX:
+        return xp.empty(size, dtype=dtype)
+    cache = getattr(_SCRATCH, "buffers", None)
+    if cache is None:
+        cache = _SCRATCH.buffers = {}
+    key = (xp.__name__, dtype.str)
+    buf = cache.get(key)
+    if buf is None or buf.shape[0] < size:
+        buf = cache[key] = xp.empty(size, dtype=dtype)
+    return buf[:size]
+
+
+def _chunk(n, per_sample_bytes):
+    return max(1, min(n, _CHUNK_BYTES // max(per_sample_bytes, 1)))
+
+
+def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
+    """sum over chunks of cols (C*K, B*S) @ gy_chunk^T (B*S, C_out), per group, the columns
+    made again chunk by chunk (cheaper than keeping prod(K) copies of x from the forward).
+    Returns (gw, gb): with ``bias`` gb is the bias gradient, summed from the same transposed
+    chunks, else None."""
+    n, cout, groups = gy.shape[0], gy.shape[1], g.groups
+    c = w_shape[1] * groups
+    sp, kk = _prod(g.in_size), _prod(g.k)
+    ckg, cog = c * kk // groups, cout // groups
+    bsz = _chunk(n, c * kk * sp * gy.itemsize)
+    buf = _scratch(xp, c * kk * bsz * sp, gy.dtype)
+    gwt = xp.zeros((groups, ckg, cog), dtype=gy.dtype)
+    gb = xp.zeros(cout, dtype=gy.dtype) if bias else None
+    part = xp.empty_like(gwt)
+    gy = gy.reshape(n, cout, sp)
+    for lo in range(0, n, bsz):
+        m = min(bsz, n - lo)
+        cols = _same_cols(x[lo:lo + m], g, buf).reshape(groups, ckg, m * sp)
+        gyc = xp.ascontiguousarray(gy[lo:lo + m].swapaxes(0, 1)).reshape(groups, cog, m * sp)
+        if bias:
+            gb += gyc.reshape(cout, m * sp).sum(axis=1)
+        # NOTE: a long inner dimension with few rows and columns (LeNet conv1: 9 x 50176 @
+        # 50176 x 16) measured 2x slower in OpenBLAS than the same sum in pieces of ~4k.
+        for k0 in range(0, m * sp, _WGRAD_SPLIT):
+            k1 = k0 + _WGRAD_SPLIT
+            xp.matmul(cols[:, :, k0:k1], gyc[:, :, k0:k1].swapaxes(1, 2), out=part)
+            gwt += part
+    gw = xp.ascontiguousarray(gwt.swapaxes(1, 2)).reshape(w_shape)
+    return gw, gb
+
+
+def _same_input_grad(xp, gy, w, b, g):
+    """conv's input gradient, chunk by chunk of the batch: gcol = W^T gy per sample with rows
+    ordered (offset, channel), its padding reads zeroed, then each offset's slab added to gx
+    shifted back by the offset. The zeroed entries are the only ones a shift carries across a
+    row, plane or channel, so each add is one slice of every sample's whole (C*S) gradient."""
+    n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
+    c, cog, sp, kk = cin_g * groups, cout // groups, _prod(g.in_size), _prod(g.k)
+    span = cin_g * sp
+    # W^T with rows (offset, channel): a tiny copy, then one GEMM per sample and group
+    wt = w.reshape(groups, cog, cin_g, kk).transpose(0, 3, 2, 1).reshape(groups, kk * cin_g, cog)
+    gy = gy.reshape(n, groups, cog, sp)
+    gx = xp.zeros((n, groups, span), dtype=gy.dtype)
+    bsz = _chunk(n, c * kk * sp * gy.itemsize)
+    buf = _scratch(xp, bsz * kk * c * sp, gy.dtype)
+    offsets = _offsets(g)
+    for lo in range(0, n, bsz):
+        m = min(bsz, n - lo)
+        gcol = buf[: m * kk * c * sp].reshape(m, groups, kk * cin_g, sp)
+        xp.matmul(wt, gy[lo:lo + m], out=gcol)
+        slabs = gcol.reshape((m, groups, kk, cin_g) + g.in_size)
+        for k, (disp, _) in enumerate(offsets):
+            for i, a in enumerate(disp):
+                if a:
+                    index = (slice(None), slice(None), k) + (slice(None),) * (1 + i)
+                    slabs[index + (_outside(a, g.in_size[i]),)] = 0
+        flat = gcol.reshape(m, groups, kk, span)
+        dst = gx[lo:lo + m]
+        for k, (_, s) in enumerate(offsets):
+            if s >= span or -s >= span:
+                continue
+            if s >= 0:
+                dst[..., s:] += flat[:, :, k, : span - s]
+            else:
+                dst[..., : span + s] += flat[:, :, k, -s:]
+    gx = gx.reshape(n, c, sp)
+    if b is not None:
+        gx += b.reshape(c, 1)
+    return gx.reshape((n, c) + g.in_size)
+
+
 def _prod(values):
     p = 1
     for v in values:
@@ -200,10 +414,13 @@ class _Conv(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, g):
-        y, col = _forward_arrays(ctx.xp, x, w, b, g)
+        keep_col = ctx._record and ctx.needs_input_grad[1]
+        if _same(g):
+            y, col = _same_forward(ctx.xp, x, w, b, g), None
+        else:
+            y, col = _forward_arrays(ctx.xp, x, w, b, g)
         ctx.g = g
         ctx.w_shape = w.shape
-        keep_col = ctx._record and ctx.needs_input_grad[1]
         ctx.save_for_backward(x, w, col if keep_col else None)
         return y
 
@@ -227,6 +444,18 @@ class _Conv(Function):
         xp = ctx.xp
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
+        if _same(g):
+            if need_x:
+                gx = Tensor._make(_same_input_grad(xp, gy, w, None, g), False, None, 0)
+            if need_w:
+                gw, gb = _same_weight_grad(xp, x, gy, ctx.w_shape, g, bias=need_b)
+                gw = Tensor._make(gw, False, None, 0)
+                gb = None if gb is None else Tensor._make(gb, False, None, 0)
+            elif need_b:
+                n, cout = gy.shape[:2]
+                gb = Tensor._make(gy.reshape(n, cout, -1).sum(axis=2).sum(axis=0), False,
+                                  None, 0)
+            return gx, gw, gb, None
         gy2 = _channels_first(xp, gy)
         if need_x:
             gx = Tensor._make(_input_grad_arrays(xp, gy, w, None, g, gy2), False, None, 0)
@@ -248,6 +477,8 @@ class _ConvTranspose(Function):
         ctx.g = g
         ctx.w_shape = w.shape
         ctx.save_for_backward(y, w)
+        if _same(g):
+            return _same_input_grad(ctx.xp, y, w, b, g)
         return _input_grad_arrays(ctx.xp, y, w, b, g)
 
     @staticmethod
@@ -269,6 +500,8 @@ class _ConvWeight(Function):
     def forward(ctx, x, gy, w_shape, g):
         ctx.g = g
         ctx.save_for_backward(x, gy)
+        if _same(g):
+            return _same_weight_grad(ctx.xp, x, gy, w_shape, g)[0]
         col = _im2col(ctx.xp, x, g)
         return _weight_grad_arrays(ctx.xp, col, _channels_first(ctx.xp, gy), w_shape, g)
 

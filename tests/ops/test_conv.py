@@ -231,3 +231,75 @@ def test_empty_batch():
     y.sum().backward()
     assert x.grad.shape == (0, 3, 5, 5) and float(w.grad.abs().sum()) == 0.0
     assert ember.conv_transpose2d(x, w.transpose(0, 1), stride=2).shape == (0, 4, 11, 11)
+
+
+# ---- the stride-1 'same' path (shifted copies of whole planes, chunked over the batch) ---------
+
+SAME = [
+    ((5, 3, 6, 7), (4, 3, 3, 3), {"padding": 1}),
+    ((3, 4, 5, 6), (6, 2, 3, 3), {"padding": 1, "groups": 2}),
+    ((2, 3, 4, 5), (2, 3, 4, 2), {"padding": "same"}),  # even kernels: more on the right
+    ((2, 2, 3, 3), (3, 2, 3, 3), {"padding": 3, "dilation": 3}),  # off-centre taps read padding
+    ((2, 2, 2, 3), (3, 2, 5, 5), {"padding": 2}),  # kernel larger than the input
+    ((2, 3, 4, 4), (5, 3, 1, 1), {}),  # 1x1: out == in, no shifts
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", SAME)
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 1])
+def test_same_path_conv2d(x_shape, w_shape, kwargs, chunk_bytes, monkeypatch):
+    """Chunked over the batch (1 byte: one sample per chunk) or in one chunk."""
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
+
+
+def test_same_path_weight_grad_remakes_columns(monkeypatch):
+    """The weight gradient remakes the columns chunk by chunk; 7 samples in chunks of 2
+    leave a short last chunk."""
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 3 * 9 * 25 * 8 * 2)
+    rng = numpy.random.default_rng(1)
+    x, w = rng.standard_normal((7, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    gy = rng.standard_normal((7, 4, 5, 5))
+    g = conv_ops._Geom((5, 5), (5, 5), (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1)
+    gw, gb = conv_ops._same_weight_grad(numpy, x, gy, w.shape, g, bias=True)
+    wt = torch.tensor(w, requires_grad=True)
+    (gwt,) = torch.autograd.grad(F.conv2d(torch.tensor(x), wt, padding=1), [wt], torch.tensor(gy))
+    numpy.testing.assert_allclose(gw, gwt.numpy(), rtol=1e-10, atol=1e-10)
+    numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
+
+
+def test_same_path_conv1d_conv3d_and_transpose():
+    check_op(ember.conv1d, [(3, 4, 9), (6, 2, 5), (6,)], torch_fn=F.conv1d,
+             kwargs={"padding": 4, "dilation": 2, "groups": 2})
+    check_op(ember.conv3d, [(2, 2, 3, 4, 5), (3, 2, 3, 3, 3), (3,)], torch_fn=F.conv3d,
+             kwargs={"padding": 1})
+    # stride 1 with padding (k-1)/2: the transposed conv is a 'same' geometry too
+    check_op(ember.conv_transpose2d, [(3, 4, 5, 6), (4, 3, 3, 3), (3,)],
+             torch_fn=F.conv_transpose2d, kwargs={"padding": 1})
+    check_op(ember.conv_transpose2d, [(2, 4, 5, 5), (4, 1, 3, 3), (2,)],
+             torch_fn=F.conv_transpose2d, kwargs={"padding": 1, "groups": 2})
+
+
+def test_same_path_double_backward():
+    check_double_backward(lambda x, w, b: ember.conv2d(x, w, b, padding=1) ** 2,
+                          [(3, 2, 4, 5), (3, 2, 3, 3), (3,)])
+    check_double_backward(lambda x, w: ember.conv_transpose2d(x, w, padding=1, groups=2) ** 2,
+                          [(2, 4, 4, 3), (4, 1, 3, 3)])
+    check_double_backward(lambda x, w: ember.conv2d(x, w, padding="same", dilation=2),
+                          [(2, 2, 5, 4), (2, 2, 2, 3)])
+
+
+def test_same_path_noncontiguous_input():
+    check_op(lambda x, w: ember.conv2d(x.transpose(2, 3), w, padding=1),
+             [(3, 2, 5, 4), (3, 2, 3, 3)],
+             torch_fn=lambda x, w: F.conv2d(x.transpose(2, 3), w, padding=1))
+
+
+def test_same_path_float32_lenet_conv1():
+    """LeNet's first conv (1 input channel, 28 x 28): more samples per chunk."""
+    check_op(ember.conv2d, [(64, 1, 28, 28), (16, 1, 3, 3), (16,)], torch_fn=F.conv2d,
+             kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)
