@@ -139,8 +139,9 @@ def bilinear(input1, input2, weight, bias=None):
 # ---- re-exports from the op families --------------------------------------------------------
 
 _FAMILIES = (
-    "activation", "loss", "conv", "pool", "norm", "dropout", "embedding", "attention",
-    "elementwise", "reduce", "shape", "index", "linalg", "random",
+    "activation", "loss", "loss_margin", "conv", "pool", "norm", "dropout", "embedding",
+    "attention", "elementwise", "unary", "piecewise", "compare", "reduce", "shape", "join",
+    "reorder", "diagonals", "pad", "index", "sort", "linalg", "random",
 )
 
 _NAMES = (

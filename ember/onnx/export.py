@@ -10,6 +10,10 @@ batch size baked into its attribute. To keep the exported model batch-independen
 traces a second time per symbolic axis with that axis grown by one, and compares the nodes'
 attributes: an entry that changed is a multiple of the symbolic sizes, and adapters that take
 shapes (``ctx.shape_input``) compute such entries from ``Shape`` of the graph input at run time.
+A constant whose shape changes between the traces (zeros or a causal mask built for the
+input's size) is rebuilt at run time when it is a uniform fill or a triangle of one; any other
+such constant, and an input no traced op reads, was computed outside ember ops from the input
+(its example values would be baked in), so export raises instead of writing a wrong file.
 """
 
 import numpy
@@ -72,6 +76,7 @@ def to_model_proto(model, example_inputs, opset_version=18, input_names=None,
         raise ValueError(f"onnx.export: {len(out_names)} output_names for "
                          f"{len(graph.outputs)} outputs; give one name per output")
     in_names = [v.name for v in graph.inputs]
+    _check_inputs_used(graph)
     axes = _dynamic_axes(dynamic_axes, in_names, out_names, graph)
     variants = _variants(model, inputs, input_names, graph, axes)
     if dynamic_axes is None:
@@ -86,6 +91,20 @@ def to_model_proto(model, example_inputs, opset_version=18, input_names=None,
     model_proto.ir_version = min(model_proto.ir_version, _max_ir(opset_version))
     onnx.checker.check_model(model_proto, full_check=True)
     return model_proto
+
+
+def _check_inputs_used(graph):
+    """An input that no traced op reads was either ignored or turned into something by code
+    outside ember ops (raw array code, ``.item()``): the trace holds its example's values as
+    constants, so the file would be wrong for every other input."""
+    read = {v.name for n in graph.nodes for v in _reads(n)} | {v.name for v in graph.outputs}
+    unused = [v.name for v in graph.inputs if v.name not in read]
+    if unused:
+        raise ExportError(
+            f"onnx export: input(s) {unused} are not read by any traced ember op: the model "
+            f"ignores them or converts them outside ember ops (a bool attention mask is turned "
+            f"into a constant that way), so the file would hold the example's values; pass "
+            f"attention masks as float tensors (0 / -inf), or drop the unused input")
 
 
 def _max_ir(opset):
@@ -148,10 +167,57 @@ def trace_flat(model, inputs, input_names=None):
     for t in tr._keep:
         by_array.setdefault(id(t._data), tr._values[id(t)])
     for node in tr.graph.nodes:
-        if any(isinstance(a, numpy.ndarray) and id(a) in by_array for a in node.args):
-            node.args = tuple(by_array[id(a)] if isinstance(a, numpy.ndarray) and id(a) in
-                              by_array else a for a in node.args)
-    return tr.graph.prune()
+        node.args = tuple(_relink(a, by_array) for a in node.args)
+    return _prune(tr.graph)
+
+
+def _reads(node):
+    """Every Value a node reads, including those inside tuple arguments (index coordinates),
+    which ``Node.inputs`` does not list."""
+    out = []
+    stack = list(node.args)
+    while stack:
+        a = stack.pop()
+        if isinstance(a, ir.Value):
+            out.append(a)
+        elif isinstance(a, tuple):
+            stack.extend(a)
+    return out
+
+
+def _prune(graph):
+    """``Graph.prune`` that also keeps the producers of Values read inside tuples."""
+    live = {v.name for v in graph.outputs}
+    kept = []
+    for n in reversed(graph.nodes):
+        if any(o.name in live for o in n.outputs):
+            kept.append(n)
+            live.update(v.name for v in _reads(n))
+    graph.nodes = list(reversed(kept))
+    graph.params = [p for p in graph.params if p.name in live]
+    graph.constants = [c for c in graph.constants if c.name in live]
+    return graph
+
+
+def _same_view(a, b):
+    """Whether arrays ``a`` and ``b`` read the same memory the same way (equal values)."""
+    return (a.shape == b.shape and a.dtype == b.dtype and a.strides == b.strides and
+            a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _relink(arg, by_array):
+    """``arg`` with every array that holds a traced tensor's data (the tensor itself, or a
+    same-shape view of it, as index ops make) replaced by that tensor's graph Value; looks
+    inside the tuples that index ops pass (gather/scatter coordinates, setitem stages)."""
+    if isinstance(arg, numpy.ndarray):
+        found = by_array.get(id(arg))
+        base = arg.base
+        if found is None and isinstance(base, numpy.ndarray) and _same_view(arg, base):
+            found = by_array.get(id(base))
+        return arg if found is None else found
+    if isinstance(arg, tuple):
+        return tuple(_relink(a, by_array) for a in arg)
+    return arg
 
 
 # ---- dynamic axes -------------------------------------------------------------------------
@@ -252,9 +318,13 @@ class ExportContext:
         for v in graph.inputs:
             self._names[v.name] = v.name
             self._taken.add(v.name)
+        self._position = {id(n): i for i, n in enumerate(graph.nodes)}
+        self._sized = _sized_constants(graph, self.variants)
         for v in graph.params + graph.constants:
-            self._names[v.name] = v.name
             self._taken.add(v.name)
+            if v.name in self._sized:
+                continue  # built at run time, on first use (see _sized_constant)
+            self._names[v.name] = v.name
             self.initializers.append(onnx.numpy_helper.from_array(
                 numpy.asarray(_host(v.data)), v.name))
 
@@ -266,12 +336,18 @@ class ExportContext:
         if not isinstance(value, ir.Value):
             raise TypeError(f"onnx export: expected a graph Value, got {value!r}")
         name = self._names.get(value.name)
+        if name is None and value.name in self._sized:
+            name = self._names[value.name] = self._sized_constant(value)
         if name is None:
             node = self.node
             raise ExportError(f"onnx export: {value!r} (made by {value.producer!r}) has no "
                               f"ONNX form but is used by "
                               f"{node.op_name if node else 'the graph output'}")
         return name
+
+    def is_read(self, value):
+        """Whether a later node or the graph output reads Value ``value``."""
+        return value in self.graph.outputs or any(value in _reads(n) for n in self.graph.nodes)
 
     def fresh(self, hint="t"):
         i = len(self._taken)
@@ -324,28 +400,45 @@ class ExportContext:
         return self._dims[sym]
 
     def dynamic_entries(self, node, pos):
-        """For the tuple-of-ints argument ``node.args[pos]``: ``[(index, symbols, ratio)]`` of
-        the entries that change with a symbolic axis (entry = ratio * product of sizes)."""
-        base = list(node.args[pos])
+        """For the tuple-of-ints argument ``node.args[pos]``: ``[(index, symbols, ratio,
+        offset)]`` of the entries that change with a symbolic axis (entry = ratio * product of
+        sizes + offset; the offset, for keys grown by a fixed count, only with one symbol)."""
+        # Pruning leaves node.index (the trace position) behind; the graphs were checked to
+        # hold the same ops in the same order, so a node's place in the list matches.
+        at = self._position[id(node)]
+        others = {sym: list(g2.nodes[at].args[pos]) for sym, (sizes, g2) in self.variants.items()}
+        return self._entries(list(node.args[pos]), others)
+
+    def _entries(self, base, others):
+        """``dynamic_entries`` for a shape ``base`` and its ``{symbol: shape}`` in the other
+        traces."""
         changed = {}
-        for sym, (sizes, g2) in self.variants.items():
-            other = list(g2.nodes[node.index].args[pos])
+        for sym, other in others.items():
             if len(other) != len(base):
                 continue
             for i, (a, b) in enumerate(zip(base, other)):
                 if a != b:
-                    changed.setdefault(i, []).append(sym)
+                    changed.setdefault(i, []).append((sym, b))
         out = []
-        for i, syms in changed.items():
+        for i, grown in changed.items():
+            syms = [sym for sym, _ in grown]
             prod = numpy.prod([self.base_sizes[s] for s in syms])
-            out.append((i, syms, base[i] / prod))
+            ratio = base[i] / prod
+            if len(grown) == 1 and ratio * (prod + 1) != grown[0][1]:
+                # Not proportional: affine in the one size, which grew by one.
+                slope = grown[0][1] - base[i]
+                out.append((i, syms, slope, base[i] - slope * prod))
+            else:
+                out.append((i, syms, ratio, 0))
         return out
 
     def shape_input(self, node, pos, neg_one_ok=True):
         """An int64 ONNX tensor for the shape in ``node.args[pos]``, with the entries that
         depend on symbolic axes computed at run time (a lone one becomes -1 when allowed)."""
-        base = [int(d) for d in node.args[pos]]
-        dyn = self.dynamic_entries(node, pos)
+        return self._shape_tensor(node, [int(d) for d in node.args[pos]],
+                                  self.dynamic_entries(node, pos), neg_one_ok)
+
+    def _shape_tensor(self, node, base, dyn, neg_one_ok):
         if not dyn:
             return self.ints(base)
         if neg_one_ok and len(dyn) == 1 and -1 not in base:
@@ -353,7 +446,7 @@ class ExportContext:
             return self.ints(base)
         parts = []
         start = 0
-        for i, syms, ratio in sorted(dyn):
+        for i, syms, ratio, offset in sorted(dyn):
             if i > start:
                 parts.append(self.ints(base[start:i]))
             size = self._dim(syms[0])
@@ -370,11 +463,39 @@ class ExportContext:
                                           f"not a whole multiple of the dynamic sizes; export "
                                           f"with dynamic_axes={{}} for fixed shapes")
                     size = self.add("Div", [size, self.ints([int(inv)])])
+            if offset:
+                size = self.add("Add", [size, self.ints([int(offset)])])
             parts.append(size)
             start = i + 1
         if start < len(base):
             parts.append(self.ints(base[start:]))
         return parts[0] if len(parts) == 1 else self.add("Concat", parts, axis=0)
+
+    def _sized_constant(self, value):
+        """A constant whose shape follows a dynamic axis, rebuilt for the run-time shape: a
+        uniform fill as Expand, a triangle of one value (a causal mask) as Expand + Trilu."""
+        node = self.node
+        data = numpy.asarray(_host(value.data))
+        where = (f"{node.op_name} (in layer {node.scope or '<top level>'!r})" if node is not None
+                 else "the graph output")
+        shape = self._shape_tensor(node, list(value.shape),
+                                   self._entries(list(value.shape), self._sized[value.name]),
+                                   False)
+        pattern = _fill_pattern(data)
+        if pattern is None or (pattern[1] is not None and self.opset < 14):
+            raise ExportError(
+                f"onnx export: a constant {list(value.shape)} read by {where} changes shape "
+                f"with a dynamic axis but is not a uniform fill (or, at opset 14+, a causal "
+                f"triangle): it was computed from an input outside ember ops (a bool attention "
+                f"mask is converted that way), and the file would hold the example's values; "
+                f"pass masks as float tensors (0 / -inf), or export with dynamic_axes={{}}")
+        fill, tri = pattern
+        y = self.add("Expand", [self.const(numpy.asarray(fill, dtype=data.dtype), "fill"), shape])
+        if tri is not None:
+            upper, k = tri
+            y = self.add("Trilu", [y, self.const(numpy.asarray(k, numpy.int64), "k")],
+                         upper=int(upper))
+        return y
 
     # ---- graph walk
     def export_node(self, node):
@@ -426,6 +547,41 @@ class ExportContext:
                 live.update(i for i in n.input if i)
         self.nodes = list(reversed(kept))
         self.initializers = [t for t in self.initializers if t.name in live]
+
+
+def _sized_constants(graph, variants):
+    """{constant name: {symbol: its shape in that symbol's trace}} for the constants whose
+    shape differs there (matched by where the nodes read them)."""
+    out = {}
+    for sym, (_, g2) in variants.items():
+        for node, other in zip(graph.nodes, g2.nodes):
+            for a, b in zip(node.args, other.args):
+                if isinstance(a, ir.Value) and a.kind == "const" and isinstance(b, ir.Value) \
+                        and tuple(a.shape) != tuple(b.shape):
+                    out.setdefault(a.name, {})[sym] = list(b.shape)
+    return out
+
+
+def _fill_pattern(data):
+    """(fill, None) for an array of one value; (fill, (upper, k)) for ``triu``/``tril`` of a
+    filled array (the other side zero); None for anything else."""
+    flat = data.reshape(-1)
+    if flat.size == 0:
+        return (0, None)
+    if (flat == flat[0]).all() or (numpy.isnan(flat).all()):
+        return (flat[0], None)
+    if data.ndim < 2:
+        return None
+    values = [v for v in numpy.unique(flat) if v != 0]
+    if len(values) != 1:
+        return None
+    fill = values[0]
+    full = numpy.full(data.shape, fill, dtype=data.dtype)
+    for k in (1, 0, -1):  # the diagonals that causal masks use
+        for upper, make in ((True, numpy.triu), (False, numpy.tril)):
+            if numpy.array_equal(make(full, k), data):
+                return (fill, (upper, k))
+    return None
 
 
 def _host(data):

@@ -2,13 +2,22 @@
 Python operators) onto Tensor, so an op's forward, backward and method live in one file."""
 
 from ember.ops import activation, conv, elementwise, index, linalg, pool, reduce, shape
-from ember.ops import loss
+from ember.ops import compare, inplace, piecewise, unary
+from ember.ops import diagonals, join, reorder, sort
+from ember.ops import pad as pad_ops
+from ember.ops import loss, loss_margin
 from ember.ops import attention, dropout, embedding, norm
 from ember.tensor import Tensor
 
+# A family split over several files lists its files together, the original first, so that
+# names bound by two families resolve as they always have (later families win).
 FAMILIES = (
-    elementwise, activation, reduce, linalg, shape, index, conv, pool, norm, dropout, embedding,
-    loss, attention,
+    elementwise, unary, piecewise, compare, inplace,
+    activation, reduce, linalg,
+    shape, join, reorder, diagonals, pad_ops,
+    index, sort,
+    conv, pool, norm, dropout, embedding,
+    loss, loss_margin, attention,
 )
 
 

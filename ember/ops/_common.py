@@ -143,3 +143,25 @@ def normalize_dims(dim, ndim, op_name):
     if len(set(dims)) != len(dims):
         raise ValueError(f"{op_name}: dim {tuple(dim)} repeats a dimension")
     return tuple(sorted(dims))
+
+
+def reflected(fn):
+    """The reflected operator method for ``fn``: ``x.__rmod__(y)`` is ``fn(y, x)``."""
+
+    def method(self, other):
+        return fn(other, self)
+
+    method.__name__ = f"__r{fn.__name__}__"
+    return method
+
+
+def reexport(namespace, *modules):
+    """Bind into ``namespace`` (a module's globals) every public function and class that
+    ``modules`` define, aliases included: a family split into several files keeps all its
+    names importable from the original module. Names ``namespace`` already has are kept."""
+    for module in modules:
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if callable(obj):
+                namespace.setdefault(name, obj)

@@ -228,9 +228,13 @@ def _additive(op, mask, dtype, attend_when_true):
                                 f"{type(mask).__name__}")
     md = mask._data.dtype
     if md.kind == "b":
-        xp = mask.device.xp
-        blocked = mask._data if not attend_when_true else ~mask._data
-        return _const(xp.where(blocked, dtype.type(-math.inf), dtype.type(0)))
+        # Built with ember's where (not raw arrays) so a traced graph keeps the mask as a
+        # value: a bool mask given as a model input then exports to ONNX.
+        from ember.ops import elementwise  # noqa: PLC0415
+
+        blocked, open_ = (-math.inf, 0.0) if not attend_when_true else (0.0, -math.inf)
+        return elementwise.where(mask, _const(mask.device.xp.asarray(blocked, dtype=dtype)),
+                                 _const(mask.device.xp.asarray(open_, dtype=dtype)))
     if md != dtype:
         raise errors.DTypeError(
             f"{op}: expected a bool mask or a float mask of the query's dtype "

@@ -1,4 +1,4 @@
-"""Indexing: x[...] read and write, gather/scatter, index_select/index_add, masks, sort/topk.
+"""Indexing: x[...] read and write, gather/scatter, index_select/index_add, masks, take.
 
 Three Functions carry every gradient in this file:
 
@@ -10,11 +10,9 @@ Three Functions carry every gradient in this file:
 
 gather/scatter address one dim with an index tensor; they become the same three Functions
 through an index of broadcast coordinates (``_dim_coords``). index_select, index_add, take,
-masked_select, sort/topk values are composed from them, so their gradients (double backward
-included) are right by construction.
+masked_select, and in ``sort.py`` the values of sort/topk, are composed from them, so their
+gradients (double backward included) are right by construction.
 """
-
-import collections
 
 import numpy
 
@@ -23,6 +21,7 @@ from ember.autograd import grad_mode
 from ember.autograd.function import Function
 from ember.ops import _common
 from ember.ops import shape as shape_ops
+from ember.ops import sort as sort_ops
 from ember.tensor import Tensor
 
 _State = grad_mode._State
@@ -850,125 +849,7 @@ def _const(arr):
     return Tensor._make(arr, False, None, 0)
 
 
-# ---- sort / topk ---------------------------------------------------------------------------
-
-_SortResult = collections.namedtuple("sort", ["values", "indices"])
-_TopkResult = collections.namedtuple("topk", ["values", "indices"])
-_KthResult = collections.namedtuple("kthvalue", ["values", "indices"])
-
-
-def _argsort(xp, a, axis, descending):
-    """Stable argsort; descending keeps equal elements in their original order (and puts NaN
-    first, as PyTorch does, since it treats NaN as the largest value)."""
-    if not descending:
-        return xp.argsort(a, axis=axis, kind="stable")
-    # Sort the reversed array ascending, reverse the result, and map positions back: ties then
-    # come out in increasing original position.
-    rev = xp.argsort(xp.flip(a, axis), axis=axis, kind="stable")
-    return (a.shape[axis] - 1) - xp.flip(rev, axis)
-
-
-def _sorted_indices(input, dim, descending, op):
-    dim = _common.normalize_dim(dim, input.ndim, op)
-    x = _flat(input)
-    idx = _argsort(_xp_of(input), x._data, dim, descending).astype(numpy.int64)
-    return x, dim, idx
-
-
-def _take_sorted(x, dim, idx):
-    return GetItem.apply(x, _dim_coords(_xp_of(x), idx, dim), _INT)
-
-
-def sort(input, dim=-1, descending=False, *, stable=False):
-    """Sorted values along ``dim`` and their indices, as ``(values, indices)``. ember's sort
-    is always stable; values are differentiable (a gather of the input)."""
-    x, dim, idx = _sorted_indices(input, dim, descending, "sort")
-    values = _take_sorted(x, dim, idx)
-    if input.ndim == 0:
-        return _SortResult(values.reshape(()), _const(idx.reshape(())))
-    return _SortResult(values, _const(idx))
-
-
-def argsort(input, dim=-1, descending=False, stable=False):
-    """The indices that sort ``input`` along ``dim`` (int64)."""
-    _, _, idx = _sorted_indices(input, dim, descending, "argsort")
-    return _const(idx.reshape(input.shape))
-
-
-def topk(input, k, dim=None, largest=True, sorted=True):
-    """The ``k`` largest (or smallest) values along ``dim`` (default last) and their indices.
-    The result is always in sorted order, which ``sorted=False`` permits."""
-    op = "topk"
-    dim = -1 if dim is None else dim
-    x, dim, idx = _sorted_indices(input, dim, largest, op)
-    size = x.shape[dim]
-    if not 0 <= k <= size:
-        raise _IndexOutOfRange(
-            f"{op}: k={k} is out of range for dim {dim} of size {size} (tensor of shape "
-            f"{errors.shape_str(input.shape)}); k must be in [0, {size}]"
-        )
-    # NOTE: a full sort; argpartition first would be faster for k << n if topk gets hot.
-    idx = idx[(slice(None),) * dim + (slice(0, k),)]
-    values = _take_sorted(x, dim, idx)
-    if input.ndim == 0:
-        return _TopkResult(values.reshape(()), _const(idx.reshape(())))
-    return _TopkResult(values, _const(idx))
-
-
-def kthvalue(input, k, dim=-1, keepdim=False):
-    """The ``k``-th smallest value (1-based) along ``dim`` and its index."""
-    op = "kthvalue"
-    x, dim, idx = _sorted_indices(input, dim, False, op)
-    size = x.shape[dim]
-    if not 1 <= k <= size:
-        raise _IndexOutOfRange(
-            f"{op}: k={k} is out of range for dim {dim} of size {size}; k must be in [1, {size}]"
-        )
-    idx = idx[(slice(None),) * dim + (slice(k - 1, k),)]
-    values = _take_sorted(x, dim, idx)
-    if input.ndim == 0:
-        return _KthResult(values.reshape(()), _const(idx.reshape(())))
-    if not keepdim:
-        values = values.reshape(values.shape[:dim] + values.shape[dim + 1:])
-        idx = idx.reshape(idx.shape[:dim] + idx.shape[dim + 1:])
-    return _KthResult(values, _const(idx))
-
-
-# ---- integer utilities (no gradient) -------------------------------------------------------
-
-
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    """The distinct values of ``input`` (sorted), optionally with the inverse indices (input's
-    shape, or length of ``dim``) and the counts. Not differentiable."""
-    xp = _xp_of(input)
-    data = input._data
-    axis = None if dim is None else _common.normalize_dim(dim, data.ndim, "unique")
-    vals, inv, counts = xp.unique(data, return_inverse=True, return_counts=True, axis=axis)
-    inv = inv.reshape(data.shape if axis is None else (-1,)).astype(numpy.int64)
-    out = [_const(vals)]
-    if return_inverse:
-        out.append(_const(inv))
-    if return_counts:
-        out.append(_const(counts.astype(numpy.int64)))
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-def bincount(input, weights=None, minlength=0):
-    """Count of each value in a 1-d non-negative integer tensor (or sum of ``weights``)."""
-    op = "bincount"
-    data = _dim_index(input, op)
-    if data.ndim != 1:
-        raise errors.ShapeError(
-            f"{op}: input must be 1-d, got shape {errors.shape_str(data.shape)}"
-        )
-    if data.size and int(data.min()) < 0:
-        raise ValueError(f"{op}: input must be non-negative, got the value {int(data.min())}")
-    xp = _xp_of(input)
-    if weights is None:
-        return _const(xp.bincount(data, minlength=minlength).astype(numpy.int64))
-    w = weights._data
-    out = xp.bincount(data, weights=w, minlength=minlength)
-    return _const(out.astype(w.dtype if w.dtype.kind == "f" else numpy.float64))
+# ---- one-hot encoding (no gradient) -------------------------------------------------------
 
 
 def one_hot(tensor, num_classes=-1):
@@ -1013,8 +894,7 @@ TENSOR_METHODS = {
     "scatter_reduce": scatter_reduce, "index_select": index_select, "index_add": index_add,
     "index_copy": index_copy, "index_fill": index_fill, "masked_fill": masked_fill,
     "masked_select": masked_select, "take": take, "take_along_dim": take_along_dim,
-    "nonzero": nonzero, "argwhere": argwhere, "sort": sort, "argsort": argsort, "topk": topk,
-    "kthvalue": kthvalue, "unique": unique, "bincount": bincount,
+    "nonzero": nonzero, "argwhere": argwhere,
     "scatter_": _inplace(scatter, "scatter_"),
     "scatter_add_": _inplace(scatter_add, "scatter_add_"),
     "scatter_reduce_": _inplace(scatter_reduce, "scatter_reduce_"),
@@ -1023,3 +903,8 @@ TENSOR_METHODS = {
     "index_fill_": _inplace(index_fill, "index_fill_"),
     "masked_fill_": _inplace(masked_fill, "masked_fill_"),
 }
+
+
+# sort/argsort/topk/kthvalue/unique/bincount were defined in this file before it was split;
+# they stay importable from here.
+_common.reexport(globals(), sort_ops)

@@ -11,7 +11,7 @@ from ember.nn import functional as F
 from ember.nn import init
 from ember.nn import module as _module
 from ember.nn.parameter import Parameter, UninitializedParameter
-from ember.ops import shape as shape_ops
+from ember.ops import pad as pad_ops
 
 __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -218,7 +218,7 @@ class _Conv(_ConvNd):
         conv = type(self)._conv
         try:
             if self.padding_mode != "zeros":
-                x = shape_ops.pad(input, self._pad_pairs, mode=self.padding_mode)
+                x = pad_ops.pad(input, self._pad_pairs, mode=self.padding_mode)
                 return conv(x, self.weight, self.bias, self.stride, 0, self.dilation,
                             self.groups)
             return conv(input, self.weight, self.bias, self.stride, self.padding,

@@ -24,7 +24,7 @@ import collections
 import numpy
 
 from ember import creation, errors
-from ember.ops import index, shape
+from ember.ops import index, join, shape
 from ember.tensor import Tensor
 
 __all__ = [
@@ -226,7 +226,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         positions = positions.T
     feature = tuple(data.shape[1:])
     pad = creation.full((1,) + feature, padding_value, dtype=data.dtype, device=data.device)
-    table = shape.cat([data, pad], 0)
+    table = join.cat([data, pad], 0)
     out = index.index_select(table, 0, _device_index(data, positions.reshape(-1)))
     out = shape.reshape(out, positions.shape + feature)
     return out, creation.tensor(lengths[unsorted])
@@ -266,7 +266,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     steps, batch = max(lengths), len(sequences)
     first = sequences[0]
     pad = creation.full((1,) + feature, padding_value, dtype=first.dtype, device=first.device)
-    table = shape.cat(sequences + [pad], 0)
+    table = join.cat(sequences + [pad], 0)
     pad_row = sum(lengths)
     positions = numpy.full((steps, batch), pad_row, dtype=numpy.int64)
     start = 0

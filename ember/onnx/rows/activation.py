@@ -4,6 +4,7 @@ import math
 
 from ember.ops import activation as A
 from ember.ops import elementwise as E
+from ember.ops import piecewise
 from ember.ops import shape as S
 from ember.onnx import table
 from ember.onnx.rows import _common as C
@@ -101,7 +102,7 @@ def _load_selu(ctx, node, x, alpha=1.67326319217681884765625, gamma=1.0507010221
 def _load_hardsigmoid(ctx, node, x, alpha=0.2, beta=0.5):
     if abs(alpha - 1 / 6) < 1e-7 and beta == 0.5:
         return A.hardsigmoid(x)
-    return E.clamp(x * alpha + beta, 0.0, 1.0)
+    return piecewise.clamp(x * alpha + beta, 0.0, 1.0)
 
 
 def _load_gelu(ctx, node, x, approximate="none"):

@@ -12,6 +12,11 @@ from ember.ops import shape as S
 from ember.onnx import table
 from ember.onnx.rows import _common as C
 
+try:  # the comparison/logic Functions moved from elementwise.py into compare.py
+    from ember.ops import compare as CMP
+except ImportError:
+    CMP = E
+
 # ---- binary arithmetic ------------------------------------------------------------------------
 
 
@@ -204,12 +209,12 @@ table.register(
     _compare("LessOrEqual", E.Le, E.le, since=12),
     _compare("GreaterOrEqual", E.Ge, E.ge, since=12),
     _compare("Equal", E.Ne, None, negate=True),
-    _compare("And", E._LogicalAnd, E.logical_and),
-    _compare("Or", E._LogicalOr, E.logical_or),
-    _compare("Xor", E._LogicalXor, E.logical_xor),
-    C.unary_row("Not", (E._LogicalNot,), E.logical_not),
-    C.unary_row("IsNaN", (E._IsNan,), E.isnan, since=9),
-    C.unary_row("IsInf", (E._IsInf,), E.isinf, since=10),
+    _compare("And", CMP._LogicalAnd, E.logical_and),
+    _compare("Or", CMP._LogicalOr, E.logical_or),
+    _compare("Xor", CMP._LogicalXor, E.logical_xor),
+    C.unary_row("Not", (CMP._LogicalNot,), E.logical_not),
+    C.unary_row("IsNaN", (CMP._IsNan,), E.isnan, since=9),
+    C.unary_row("IsInf", (CMP._IsInf,), E.isinf, since=10),
 )
 
 

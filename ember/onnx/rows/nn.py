@@ -2,10 +2,12 @@
 
 import numpy
 
+from ember import creation
 from ember.nn import functional as F
 from ember.ops import conv as CV
 from ember.ops import embedding as EM
 from ember.ops import norm as N
+from ember.ops import pad as pad_ops
 from ember.ops import pool as P
 from ember.ops import reduce as R
 from ember.ops import shape as S
@@ -34,9 +36,17 @@ def _export_conv(ctx, node):
 
 def _export_maxpool(ctx, node):
     x, g = node.args[0], node.args[1]
-    y = ctx.add("MaxPool", [ctx.name(x)], kernel_shape=_ints(g.k), strides=_ints(g.stride),
-                pads=_ints(g.pad) * 2, dilations=_ints(g.dilation), ceil_mode=int(g.ceil_mode))
-    return [y, None]  # torch's per-plane indices have no ONNX twin; using them fails export
+    attrs = dict(kernel_shape=_ints(g.k), strides=_ints(g.stride), pads=_ints(g.pad) * 2,
+                 dilations=_ints(g.dilation), ceil_mode=int(g.ceil_mode))
+    if not ctx.is_read(node.outputs[1]):
+        return [ctx.add("MaxPool", [ctx.name(x)], **attrs), None]
+    y, flat = ctx.add("MaxPool", [ctx.name(x)], n_out=2, **attrs)
+    # ONNX counts positions over the whole (N, C, *spatial) input, torch within each plane:
+    # the plane's index is the remainder by the plane size (taken at run time).
+    sizes = ctx.add("Slice", [ctx.add("Shape", [ctx.name(x)]), ctx.ints([2]),
+                              ctx.ints([len(x.shape)]), ctx.ints([0])])
+    plane = C.reduce(ctx, "ReduceProd", sizes, [0], True)
+    return [y, ctx.add("Mod", [flat, plane])]
 
 
 def _export_avgpool(ctx, node):
@@ -152,7 +162,7 @@ table.register(
               "LayerNormalization at opset 17+, InstanceNormalization, else composed"),
     table.Row("Gather", since=13, ember_ops=(EM._Embedding,), export=_export_embedding,
               note="nn.Embedding"),
-    table.Row("Pad", since=11, ember_ops=(S._Gather,), export=_export_index_gather,
+    table.Row("Pad", since=11, ember_ops=(pad_ops._Gather,), export=_export_index_gather,
               note="reflect/replicate (circular at opset 19+) padding"),
 )
 
@@ -191,7 +201,7 @@ def _pre_pad(x, pads, nd, value=0.0):
     torch_pad = []
     for d in range(nd - 1, -1, -1):
         torch_pad += [lo[d], hi[d]]
-    return S.pad(x, tuple(torch_pad), "constant", value), [0] * nd
+    return pad_ops.pad(x, tuple(torch_pad), "constant", value), [0] * nd
 
 
 def _load_conv(ctx, node, x, w, b=None, auto_pad="NOTSET", dilations=None, group=1,
@@ -221,13 +231,34 @@ def _load_conv_transpose(ctx, node, x, w, b=None, auto_pad="NOTSET", dilations=N
 
 def _load_maxpool(ctx, node, x, auto_pad="NOTSET", ceil_mode=0, dilations=None,
                   kernel_shape=None, pads=None, storage_order=0, strides=None):
-    if len(node.output) > 1 and node.output[1]:
-        raise ctx.error("MaxPool: the Indices output is not supported")
+    want_indices = len(node.output) > 1 and bool(node.output[1])
     nd, kernel, strides, pads, dilations = _geometry(x, None, kernel_shape, strides, pads,
                                                      dilations, auto_pad)
+    if want_indices and pads[:nd] != pads[nd:]:
+        raise ctx.error("MaxPool: the Indices output is supported with symmetric pads only")
     x, pad = _pre_pad(x, pads, nd, float("-inf"))
     fn = {1: P.max_pool1d, 2: P.max_pool2d, 3: P.max_pool3d}[nd]
-    return fn(x, tuple(kernel), tuple(strides), tuple(pad), tuple(dilations), bool(ceil_mode))
+    out = fn(x, tuple(kernel), tuple(strides), tuple(pad), tuple(dilations), bool(ceil_mode),
+             want_indices)
+    if not want_indices:
+        return out
+    y, idx = out
+    sizes = list(x.shape[2:])
+    if storage_order:  # column-major: the first spatial axis varies fastest
+        rem, flat, stride = idx, None, 1
+        coords = []
+        for size in reversed(sizes):
+            coords.append(rem % size)
+            rem = rem // size
+        for coord, size in zip(reversed(coords), sizes):
+            flat = coord * stride if flat is None else flat + coord * stride
+            stride *= size
+        idx = flat
+    # ember's indices count within each (n, c) plane; ONNX's over the whole input.
+    n, c = x.shape[:2]
+    plane = int(numpy.prod(sizes))
+    offset = numpy.arange(n * c, dtype=numpy.int64).reshape((n, c) + (1,) * nd) * plane
+    return y, idx + creation.tensor(offset)
 
 
 def _load_avgpool(ctx, node, x, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0,
@@ -271,7 +302,7 @@ def _load_instancenorm(ctx, node, x, scale, b, epsilon=1e-5):
 def _load_lrn(ctx, node, x, size, alpha=1e-4, beta=0.75, bias=1.0):
     sq = x * x
     half = (size - 1) // 2
-    padded = S.pad(sq, (0, 0) * (x.ndim - 2) + (half, size - 1 - half))
+    padded = pad_ops.pad(sq, (0, 0) * (x.ndim - 2) + (half, size - 1 - half))
     windows = [S.narrow(padded, 1, i, x.shape[1]) for i in range(size)]
     total = windows[0]
     for wdw in windows[1:]:

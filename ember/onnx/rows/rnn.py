@@ -12,6 +12,7 @@ initializers, so the file keeps the state_dict names (ONNX Runtime folds those c
 import numpy
 
 from ember.nn import functional as F
+from ember.ops import join
 from ember.ops import rnn as RN
 from ember.ops import shape as S
 from ember.onnx import table
@@ -93,8 +94,8 @@ def _to_torch(t, mode):
     order = _TO_TORCH[mode]
     if len(order) == 1:
         return t
-    parts = S.chunk(t, len(order), 0)
-    return S.cat([parts[k] for k in order], 0)
+    parts = join.chunk(t, len(order), 0)
+    return join.cat([parts[k] for k in order], 0)
 
 
 def _recurrent_load(onnx_op):
@@ -148,9 +149,9 @@ def _recurrent_load(onnx_op):
             hs.append(res[1])
             if mode == "LSTM":
                 cs.append(res[2])
-        y = S.stack(outs, 1)
-        y_h = S.stack(hs, 0)
-        y_c = S.stack(cs, 0) if cs else None
+        y = join.stack(outs, 1)
+        y_h = join.stack(hs, 0)
+        y_c = join.stack(cs, 0) if cs else None
         if layout:
             y = S.permute(y, (2, 0, 1, 3))
             y_h = S.transpose(y_h, 0, 1)

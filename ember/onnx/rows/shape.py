@@ -1,9 +1,14 @@
 """Movement and indexing: reshape, transpose, slicing, concat/split, gather, pad, expand."""
 
+import importlib
+
 import numpy
 
 from ember import creation
+from ember.graph import ir
+from ember.ops import diagonals, join, reorder
 from ember.ops import index as I
+from ember.ops import pad as pad_ops
 from ember.ops import shape as S
 from ember.onnx import table
 from ember.onnx.rows import _common as C
@@ -116,20 +121,102 @@ def _export_getitem(ctx, node):
     if kind == "basic" or node.op is S._Slice:
         return _basic_index(ctx, node, x, index)
     idx = index if isinstance(index, tuple) else (index,)
-    arrays = [k for k, i in enumerate(idx) if isinstance(i, numpy.ndarray)]
-    if len(arrays) == 1 and all(i == slice(None) for k, i in enumerate(idx) if k != arrays[0]):
+    if kind == "int":
+        coords = _dim_coords(len(x.shape), idx)
+        if coords is not None:  # gather(x, dim, index)
+            dim, where = coords
+            return ctx.add("GatherElements", [ctx.name(x), _index_input(ctx, where)], axis=dim)
+    arrays = [k for k, i in enumerate(idx) if _is_index(i)]
+    if any(_dtype(idx[k]).kind == "b" for k in arrays):
+        raise _unsupported(ctx, node, "a bool mask index (its result size depends on the "
+                           "data)", "use where(mask, x, 0) or masked_fill instead")
+    if len(arrays) == 1 and all(isinstance(i, slice) and i == slice(None)
+                                for k, i in enumerate(idx) if k != arrays[0]):
         k = arrays[0]
-        return ctx.add("Gather", [ctx.name(x), ctx.const(idx[k].astype(numpy.int64), "idx")],
-                       axis=k)
-    raise _unsupported(ctx, node, "advanced indexing with several index arrays")
+        return ctx.add("Gather", [ctx.name(x), _index_input(ctx, idx[k])], axis=k)
+    raise _unsupported(ctx, node, "advanced indexing with several index arrays",
+                       "use index_select or basic slicing")
 
 
-def _unsupported(ctx, node, what):
-    from ember.onnx import export as export_mod  # noqa: PLC0415
+def _is_index(i):
+    return isinstance(i, (numpy.ndarray, ir.Value))
 
+
+def _dtype(i):
+    return numpy.dtype(i.dtype)
+
+
+def _index_input(ctx, index):
+    """An index (a graph Value, or a constant array) as an int64 ONNX tensor."""
+    if isinstance(index, ir.Value):
+        return C.cast_to(ctx, index, numpy.int64)
+    return ctx.const(numpy.asarray(index).astype(numpy.int64), "idx")
+
+
+def _dim_coords(n, coords):
+    """``(dim, index)`` when ``coords`` (for a rank-``n`` tensor) is the coordinate tuple
+    gather/scatter build: the index at ``dim`` and, at every other axis ``a``,
+    ``arange(size).reshape`` along ``a``; else None."""
+    if not isinstance(coords, tuple) or n != len(coords) or \
+            not all(_is_index(c) for c in coords):
+        return None
+    shape = numpy.broadcast_shapes(*(tuple(c.shape) for c in coords))
+    dims = []
+    for a, c in enumerate(coords):
+        if isinstance(c, numpy.ndarray) and c.ndim == n and c.dtype.kind in "iu":
+            along = [1] * n
+            along[a] = shape[a]
+            if tuple(c.shape) == tuple(along) and \
+                    (c.reshape(-1) == numpy.arange(shape[a])).all():
+                continue  # the identity coordinate of axis a
+        dims.append(a)
+    if len(dims) > 1 or tuple(coords[dims[0] if dims else 0].shape) != shape:
+        return None
+    return (dims[0] if dims else 0), coords[dims[0] if dims else 0]
+
+
+def _scatter_updates(ctx, value, index, like):
+    """scatter's ``src`` (a Value of the index's shape), or a value broadcast to it."""
+    name = C.cast_to(ctx, value, like.dtype) if isinstance(value, ir.Value) else \
+        ctx.scalar(value, like)
+    if isinstance(value, ir.Value) and tuple(value.shape) == tuple(index.shape):
+        return name
+    return ctx.add("Expand", [name, ctx.add("Shape", [_index_input(ctx, index)])])
+
+
+def _export_index_put(ctx, node):
+    """scatter(x, dim, index, src / value): ScatterElements."""
+    x, value, stages = node.args[:3]
+    coords = _dim_coords(len(x.shape), stages[0][0]) \
+        if len(stages) == 1 and stages[0][1] == "int" else None
+    if coords is None:
+        raise _unsupported(ctx, node, "an indexed write other than scatter",
+                           "write the model with scatter or where")
+    dim, index = coords
+    return ctx.add("ScatterElements", [ctx.name(x), _index_input(ctx, index),
+                                       _scatter_updates(ctx, value, index, x)], axis=dim)
+
+
+def _export_index_add(ctx, node):
+    """scatter_add / index_add: ScatterElements with reduction='add' into zeros."""
+    g, shape, index, kind = node.args[:4]
+    coords = _dim_coords(len(shape), index) if kind == "int" else None
+    if coords is None or ctx.opset < 16:
+        raise _unsupported(ctx, node, "an indexed add other than scatter_add (or scatter_add "
+                           "below opset 16)", "use opset 16+ and scatter_add")
+    dim, where = coords
+    zeros = ctx.add("Expand", [ctx.scalar(0, g), ctx.shape_input(node, 1, False)])
+    return ctx.add("ScatterElements", [zeros, _index_input(ctx, where), ctx.name(g)], axis=dim,
+                   reduction="add")
+
+
+def _unsupported(ctx, node, what, hint="see docs/onnx.md for the forms that export"):
+    """The ExportError for an op used in a way that has no ONNX form (names op and layer)."""
+    # ``from ember.onnx import export`` would give the function of that name, not the module.
+    export_mod = importlib.import_module("ember.onnx.export")
     return export_mod.ExportError(
         f"onnx export: {node.op_name} (in layer {node.scope or '<top level>'!r}) uses {what}, "
-        f"which has no ONNX export at opset {ctx.opset}; use index_select or basic slicing")
+        f"which has no ONNX export at opset {ctx.opset}; {hint}")
 
 
 def _export_gather(ctx, node):
@@ -159,6 +246,23 @@ def _export_flip(ctx, node):
                              ctx.ints(dims), ctx.ints([-1] * k)])
 
 
+def _export_roll(ctx, node):
+    """Each rolled dim as two Slices and a Concat. A shift within (-n, n) is sliced from the
+    end (positive) or the start (negative), so it stays right when that dim is dynamic."""
+    x, shifts, dims = node.args
+    y = ctx.name(x)
+    for shift, dim in zip(shifts, dims):
+        n = x.shape[dim]
+        if n == 0 or shift % n == 0:
+            continue
+        # roll by s is x[-s:] then x[:-s]; a negative s splits at -s from the start.
+        at = -(shift if -n < shift < n else shift % n)
+        tail = ctx.add("Slice", [y, ctx.ints([at]), ctx.ints([_BIG]), ctx.ints([dim])])
+        head = ctx.add("Slice", [y, ctx.ints([0]), ctx.ints([at]), ctx.ints([dim])])
+        y = ctx.add("Concat", [tail, head], axis=int(dim))
+    return y if y != ctx.name(x) else ctx.add("Identity", [y])
+
+
 def _export_tri(ctx, node):
     x, k, lower = node.args
     return ctx.add("Trilu", [ctx.name(x), ctx.const(numpy.asarray(k, numpy.int64), "k")],
@@ -175,19 +279,26 @@ table.register(
                   x, tuple(perm) if perm is not None else tuple(range(x.ndim))[::-1])),
     table.Row("Expand", since=8, ember_ops=(S.BroadcastTo,), export=_export_expand,
               load=lambda ctx, node, x, shape: _load_expand(x, shape)),
-    table.Row("Concat", since=4, ember_ops=(S._Cat,), export=_export_cat,
-              load=lambda ctx, node, *xs, axis: S.cat(list(xs), axis)),
-    table.Row("Concat", since=4, ember_ops=(S._Stack,), export=_export_stack,
+    table.Row("Concat", since=4, ember_ops=(join._Cat,), export=_export_cat,
+              load=lambda ctx, node, *xs, axis: join.cat(list(xs), axis)),
+    table.Row("Concat", since=4, ember_ops=(join._Stack,), export=_export_stack,
               note="stack as Unsqueeze + Concat"),
-    table.Row("Split", since=2, ember_ops=(S._Split, S._Unbind), note="split, chunk, unbind",
-              export=lambda ctx, node: (_export_split if node.op is S._Split
+    table.Row("Split", since=2, ember_ops=(join._Split, join._Unbind), note="split, chunk, unbind",
+              export=lambda ctx, node: (_export_split if node.op is join._Split
                                         else _export_unbind)(ctx, node), load=None),
     table.Row("Slice", since=10, ember_ops=(S._Slice, I.GetItem), export=_export_getitem,
               note="basic indexing; one index array becomes Gather"),
     table.Row("Pad", since=11, ember_ops=(S._Embed,), export=_export_embed),
-    table.Row("Slice", since=10, ember_ops=(S._Flip,), export=_export_flip, note="flip"),
-    table.Row("Trilu", since=14, ember_ops=(S._Tri,), export=_export_tri,
-              load=lambda ctx, node, x, k=None, upper=1: (S.triu if upper else S.tril)(
+    table.Row("ScatterElements", since=11, ember_ops=(I.IndexPut,), export=_export_index_put,
+              note="scatter(dim, index, src or value)"),
+    table.Row("ScatterElements", since=16, ember_ops=(I.IndexAddInto,),
+              export=_export_index_add, note="scatter_add (reduction='add')"),
+    table.Row("Slice", since=10, ember_ops=(reorder._Flip,), export=_export_flip, note="flip"),
+    table.Row("Concat", since=10, ember_ops=(reorder._Roll,), export=_export_roll,
+              note="roll as Slice + Concat per dim"),
+    table.Row("Trilu", since=14, ember_ops=(diagonals._Tri,), export=_export_tri,
+              load=lambda ctx, node, x, k=None, upper=1: (
+                  diagonals.triu if upper else diagonals.tril)(
                   x, C.int_list(k)[0] if k is not None else 0)),
 )
 
@@ -244,7 +355,7 @@ def _load_split(ctx, node, x, split=None, axis=0, num_outputs=None):
         size = x.shape[axis]
         chunk = -(-size // n_out)
         sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
-    return tuple(S.split(x, list(sizes), axis))
+    return tuple(join.split(x, list(sizes), axis))
 
 
 def _load_slice(ctx, node, x, starts=None, ends=None, axes=None, steps=None):
@@ -328,8 +439,8 @@ def _pad(x, p, axes, mode, value):
     for d in range(n - 1, last - 1, -1):
         torch_pad += [before.get(d, 0), after.get(d, 0)]
     if mode == "constant":
-        return S.pad(x, tuple(torch_pad), "constant", value)
-    return S.pad(x, tuple(torch_pad), _PAD_MODES[mode])
+        return pad_ops.pad(x, tuple(torch_pad), "constant", value)
+    return pad_ops.pad(x, tuple(torch_pad), _PAD_MODES[mode])
 
 
 def _load_tile(ctx, node, x, repeats):
