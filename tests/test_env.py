@@ -27,3 +27,12 @@ def test_user_choice_and_opt_out_are_respected():
     code = "import ember, os; print(os.environ.get('OPENBLAS_CORETYPE'))"
     assert _run(code, OPENBLAS_CORETYPE="Haswell") == "Haswell"
     assert _run(code, EMBER_NO_BLAS_TUNING="1") == "None"
+
+
+def test_malloc_tuning_is_applied_on_glibc_and_can_be_turned_off():
+    import platform
+
+    code = "import ember; print(ember._env.MALLOC_TUNED)"
+    expected = "True" if platform.libc_ver()[0] == "glibc" else "False"
+    assert _run(code) == expected
+    assert _run(code, EMBER_NO_MALLOC_TUNING="1") == "False"
