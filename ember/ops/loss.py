@@ -663,8 +663,12 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         safe = elementwise.where(pos, target, 1.0)
         loss = elementwise.where(pos, target * elementwise.log(safe), 0.0) - target * input
     if reduction == "batchmean":
-        total = _red.sum(loss)
-        return total / input.shape[0] if input.ndim else total
+        if loss.ndim == 0:
+            return loss
+        # Per-sample sums averaged over the batch: equal to sum / N, and a traced graph keeps
+        # the batch size symbolic (dividing by input.shape[0] would freeze it in an export).
+        per_sample = _red.sum(loss, tuple(range(1, loss.ndim))) if loss.ndim > 1 else loss
+        return _red.mean(per_sample)
     return _reduce(loss, reduction)
 
 

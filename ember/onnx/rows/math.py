@@ -6,16 +6,13 @@ import numpy
 
 from ember import creation
 from ember.nn import functional as F
+from ember.ops import compare as CMP
 from ember.ops import elementwise as E
 from ember.ops import linalg, reduce as R
 from ember.ops import shape as S
 from ember.onnx import table
 from ember.onnx.rows import _common as C
 
-try:  # the comparison/logic Functions moved from elementwise.py into compare.py
-    from ember.ops import compare as CMP
-except ImportError:
-    CMP = E
 
 # ---- binary arithmetic ------------------------------------------------------------------------
 
@@ -72,6 +69,37 @@ def _export_remainder(ctx, node):
 
 def _load_mod(ctx, node, a, b, fmod=0):
     return E.fmod(a, b) if fmod else E.remainder(a, b)
+
+
+def _export_is(onnx_op):
+    # The input goes in as it is (a cast to the bool output type would fail the checker).
+    def export(ctx, node):
+        x = node.args[0]
+        if x.dtype.kind != "f":  # no NaN or inf in integers and bools
+            return ctx.add("Expand", [ctx.const(numpy.asarray(False)),
+                                      ctx.add("Shape", [ctx.name(x)])])
+        return ctx.add(onnx_op, [ctx.name(x)])
+
+    return export
+
+
+def _load_isinf(ctx, node, x, detect_negative=1, detect_positive=1):
+    inf = E.isinf(x)
+    if detect_negative and detect_positive:
+        return inf
+    if detect_positive:
+        return E.logical_and(inf, x > 0)
+    if detect_negative:
+        return E.logical_and(inf, x < 0)
+    return E.logical_and(inf, E.isnan(x))  # neither side: all False
+
+
+_IS_ROWS = [
+    table.Row("IsNaN", since=9, ember_ops=(CMP._IsNan,), export=_export_is("IsNaN"),
+              load=lambda ctx, node, x: E.isnan(x)),
+    table.Row("IsInf", since=10, ember_ops=(CMP._IsInf,), export=_export_is("IsInf"),
+              load=_load_isinf, note="detect_negative / detect_positive honoured on import"),
+]
 
 
 table.register(
@@ -213,8 +241,7 @@ table.register(
     _compare("Or", CMP._LogicalOr, E.logical_or),
     _compare("Xor", CMP._LogicalXor, E.logical_xor),
     C.unary_row("Not", (CMP._LogicalNot,), E.logical_not),
-    C.unary_row("IsNaN", (CMP._IsNan,), E.isnan, since=9),
-    C.unary_row("IsInf", (CMP._IsInf,), E.isinf, since=10),
+    *_IS_ROWS,
 )
 
 
