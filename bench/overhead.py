@@ -43,34 +43,28 @@ def _op_cases(lib, tensor):
 
 
 def _mlp(lib, tensor, functional):
+    """One training step of the 784-512-512-10 MLP as a user writes it in either framework:
+    Linear layers, ReLU, cross-entropy, SGD with momentum; equal initial weights and data."""
     rng = numpy.random.default_rng(0)
     sizes = [784, 512, 512, 10]
-    params = []
+    layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layer = lib.nn.Linear(fan_in, fan_out)
         bound = 1 / fan_in**0.5
-        params.append(tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype("float32")))
-        params.append(tensor(rng.uniform(-bound, bound, (fan_out,)).astype("float32")))
-    for p in params:
-        p.requires_grad_()
+        with lib.no_grad():
+            layer.weight.copy_(tensor(rng.uniform(-bound, bound, (fan_out, fan_in)).astype("float32")))
+            layer.bias.copy_(tensor(rng.uniform(-bound, bound, (fan_out,)).astype("float32")))
+        layers += [layer, lib.nn.ReLU()]
+    model = lib.nn.Sequential(*layers[:-1])
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = tensor(rng.standard_normal((128, 784)).astype("float32"))
     y = tensor(rng.integers(0, 10, 128))
-    velocity = [None] * len(params)
 
     def step():
-        h = x
-        for i in range(0, len(params), 2):
-            h = h @ params[i].mT + params[i + 1]
-            if i < len(params) - 2:
-                h = h.relu()
-        loss = functional.cross_entropy(h, y)
-        for p in params:
-            p.grad = None
+        loss = functional.cross_entropy(model(x), y)
+        opt.zero_grad()
         loss.backward()
-        with lib.no_grad():
-            for i, p in enumerate(params):
-                g = p.grad
-                velocity[i] = g if velocity[i] is None else velocity[i] * 0.9 + g
-                p.sub_(velocity[i] * 0.01)
+        opt.step()
         return loss
 
     return step

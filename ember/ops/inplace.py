@@ -8,6 +8,8 @@ next to the operators (``__iadd__``, ...) that use them.
 """
 
 from ember import errors
+from ember.autograd.function import _Tracing
+from ember.autograd.grad_mode import _State
 from ember.ops import _common, elementwise
 from ember.tensor import Tensor
 
@@ -84,6 +86,52 @@ _INPLACE = {
 }
 _INPLACE.update(fill_=_fill_, zero_=_zero_, copy_=_copy_)
 
+
+_UFUNC_OF = {"add_": "add", "sub_": "subtract", "mul_": "multiply", "div_": "true_divide"}
+
+
+def _with_fast_path(name, general):
+    """``general`` with a shortcut for plain arithmetic when nothing records it.
+
+    NOTE: optimizer-style updates (``p.sub_(lr * g)``, ``buf.mul_(0.9)``) under no_grad do not
+    need the general path's out-of-place result and copy back: the ufunc writes into the
+    tensor's own storage (``out=``), saving one pass over memory and a temporary per call.
+    Anything unusual (autograd recording, tracing, a dtype or shape the ufunc refuses, extra
+    keywords) takes the general path, which also gives the clear errors.
+    """
+    ufunc_name = _UFUNC_OF[name]
+
+    def method(self, other, **kwargs):
+        if (kwargs and kwargs != {"alpha": 1}) or _Tracing.tracer is not None:
+            return general(self, other, **kwargs)
+        data = self._data
+        if isinstance(other, Tensor):
+            if _State.enabled and (self._rg or other._rg) or other._data.dtype != data.dtype:
+                return general(self, other, **kwargs)
+            operand = other._data
+        elif isinstance(other, (int, float)) and not isinstance(other, bool):
+            if _State.enabled and self._rg:
+                return general(self, other, **kwargs)
+            operand = other
+        else:
+            return general(self, other, **kwargs)
+        if not data.flags.writeable or (isinstance(operand, float) and data.dtype.kind != "f"):
+            return general(self, other, **kwargs)
+        try:
+            getattr(self.device.xp, ufunc_name)(data, operand, out=data)
+        except (TypeError, ValueError):  # casting or broadcasting: let the general path explain
+            return general(self, other, **kwargs)
+        self._version[0] += 1
+        return self
+
+    method.__name__ = general.__name__
+    method.__qualname__ = general.__qualname__
+    method.__doc__ = general.__doc__
+    return method
+
+
+for _name in _UFUNC_OF:
+    _INPLACE[_name] = _with_fast_path(_name, _INPLACE[_name])
 
 TENSOR_METHODS = dict(_INPLACE)
 TENSOR_METHODS.update({
