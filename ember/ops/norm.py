@@ -364,6 +364,17 @@ def _bump(*tensors):
 # ---- public functions ---------------------------------------------------------------------------
 
 
+def _per_channel(op, input, running_mean, running_var, weight, bias):
+    """(shape, N, C, spatial size) of an (N, C, *) input, after checking that every given
+    per-channel tensor has shape (C,)."""
+    shape = tuple(input.shape)
+    n, c = shape[:2]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(op, name, t, (c,))
+    return shape, n, c, math.prod(shape[2:])
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-05):
     """Normalize each channel (dim 1) over the batch and spatial dims, then scale and shift.
@@ -394,12 +405,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             f"{op}: expected an input of shape (N, C) or (N, C, *), got "
             f"{errors.shape_str(input.shape)}"
         )
-    shape = tuple(input.shape)
-    n, c = shape[:2]
-    rest = math.prod(shape[2:])
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_param(op, name, t, (c,))
+    shape, n, c, rest = _per_channel(op, input, running_mean, running_var, weight, bias)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: running_mean and running_var must be given together")
     use_batch = training or running_mean is None
@@ -439,12 +445,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
             f"{op}: expected an input of shape (N, C, *) with at least one spatial dim, got "
             f"{errors.shape_str(input.shape)}"
         )
-    shape = tuple(input.shape)
-    n, c = shape[:2]
-    rest = math.prod(shape[2:])
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_param(op, name, t, (c,))
+    shape, n, c, rest = _per_channel(op, input, running_mean, running_var, weight, bias)
     if use_input_stats and rest <= 1:
         raise ValueError(
             f"{op}: expected more than 1 spatial element when using input statistics, got "
