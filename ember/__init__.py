@@ -12,6 +12,7 @@ from ember import dtypes, errors
 from ember.autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from ember.autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled
 from ember.backend.devices import Device, device
+from ember.backend.threads import get_num_threads, set_num_threads
 from ember.dtypes import (
     bool_, double, float, float16, float32, float64, get_default_dtype, half, int8, int16,
     int32, int64, long, set_default_dtype, short, uint8,

@@ -22,11 +22,10 @@ time) from the saved, graph-linked inputs and differentiates that instead: doubl
 costs the slow path only when asked for.
 """
 
-import os
-
 from ember import creation
 from ember.autograd import engine, grad_mode
 from ember.autograd.function import Function
+from ember.backend import threads
 from ember.ops import activation, elementwise, linalg, shape
 from ember.tensor import Tensor
 
@@ -43,65 +42,15 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 # product (32, 128) @ (128, 512) took 0.05-32 ms per call (median over 20 calls; a thread waits
 # for a core another process holds), against a steady 0.05-0.07 ms on 1 thread; on an idle
 # machine 2 threads gain little on a product this small. So the time loops run with OpenBLAS
-# set to one thread and restore the caller's count afterwards; the whole-sequence products
-# (input projection, weight gradients) keep every thread. The switch is the
-# ``openblas_set_num_threads`` of the OpenBLAS that NumPy's wheel bundles (0.5 us a call),
-# found once through ctypes; with any other BLAS, or EMBER_NO_BLAS_TUNING=1 set, it does
-# nothing. The thread count is process-wide: a GEMM another Python thread runs during a time
-# loop also gets one thread.
+# set to one thread and restore the caller's count afterwards (backend/threads.py); the
+# whole-sequence products (input projection, weight gradients) keep every thread.
 
-_BLAS = []  # [(get, set)] once looked up; [None] when unavailable
+_openblas_threads = threads.openblas_threads
 
 
-def _openblas_threads():
-    if _BLAS:
-        return _BLAS[0]
-    _BLAS.append(None)
-    if os.environ.get("EMBER_NO_BLAS_TUNING"):
-        return None
-    try:
-        import ctypes  # noqa: PLC0415
-        import glob  # noqa: PLC0415
-
-        import numpy  # noqa: PLC0415  (locating NumPy's own BLAS, not array math)
-
-        libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
-        for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
-            lib = ctypes.CDLL(path)
-            for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                                   ("openblas", "64_"), ("openblas", "")):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    get.restype, get.argtypes = ctypes.c_int, []
-                    put.restype, put.argtypes = None, [ctypes.c_int]
-                    _BLAS[0] = (get, put)
-                    return _BLAS[0]
-    except (OSError, AttributeError, ImportError):  # no bundled OpenBLAS: leave BLAS alone
-        pass
-    return None
-
-
-class _blas_one_thread:
+def _blas_one_thread(xp):
     """``with _blas_one_thread(xp):`` OpenBLAS on one thread inside, the caller's count after."""
-
-    __slots__ = ("fns", "before")
-
-    def __init__(self, xp):
-        self.fns = _openblas_threads() if xp.__name__ == "numpy" else None
-        self.before = 1
-
-    def __enter__(self):
-        if self.fns is not None:
-            self.before = self.fns[0]()
-            if self.before > 1:
-                self.fns[1](1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.fns is not None and self.before > 1:
-            self.fns[1](self.before)
-        return False
+    return threads.blas_threads(1, xp)
 
 
 class _Plan:

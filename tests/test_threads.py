@@ -1,0 +1,78 @@
+"""ember.backend.threads: the thread count, OpenBLAS's count, and the split-job pool."""
+
+import threading
+
+import numpy
+import pytest
+
+import ember
+from ember.backend import threads
+
+
+def test_split_covers_the_range_in_contiguous_parts():
+    for n, grain, k in [(10, 1, 2), (10, 6, 2), (7, 2, 3), (0, 1, 2), (5, 1, 8)]:
+        bounds = threads.split(n, grain, k)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert len(bounds) <= max(1, k)
+        if len(bounds) > 1:
+            assert min(stop - start for start, stop in bounds) >= grain
+
+
+def test_parallel_runs_every_part_once_on_several_threads(monkeypatch):
+    monkeypatch.setattr(threads, "_COUNT", [3])
+    out = numpy.zeros(30)
+    names = set()
+    together = threading.Barrier(3, timeout=10)  # fails unless the three parts run at once
+
+    def job(start, stop):
+        together.wait()
+        names.add(threading.get_ident())
+        out[start:stop] += numpy.arange(start, stop)
+
+    threads.parallel(job, 30, grain=5)
+    numpy.testing.assert_array_equal(out, numpy.arange(30))
+    assert len(names) == 3
+
+
+def test_parallel_reraises_a_worker_error(monkeypatch):
+    monkeypatch.setattr(threads, "_COUNT", [2])
+
+    def job(start, stop):
+        if start > 0:
+            raise ValueError("part two failed")
+
+    with pytest.raises(ValueError, match="part two failed"):
+        threads.parallel(job, 10)
+
+
+def test_one_thread_runs_on_the_caller(monkeypatch):
+    monkeypatch.setattr(threads, "_COUNT", [1])
+    seen = []
+    threads.parallel(lambda a, b: seen.append((threading.current_thread().name, a, b)), 10)
+    assert seen == [(threading.current_thread().name, 0, 10)]
+
+
+def test_set_num_threads_sets_ember_and_openblas():
+    before = ember.get_num_threads()
+    fns = threads.openblas_threads()
+    blas_before = fns[0]() if fns else None
+    try:
+        ember.set_num_threads(1)
+        assert ember.get_num_threads() == 1
+        if fns:
+            assert fns[0]() == 1
+    finally:
+        ember.set_num_threads(before)
+        if fns:
+            fns[1](blas_before)
+    with pytest.raises(ValueError, match="positive int"):
+        ember.set_num_threads(0)
+
+
+def test_default_count_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("EMBER_NUM_THREADS", "3")
+    assert threads._default_count() == 3
+    monkeypatch.delenv("EMBER_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads._default_count() == 1
