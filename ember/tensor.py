@@ -10,6 +10,7 @@ import weakref
 import numpy
 
 from ember import dtypes, errors
+from ember.autograd import engine as _engine
 from ember.autograd import grad_mode
 from ember.autograd.function import AccumulateGrad, _HookHandle
 from ember.backend import devices as _device
@@ -133,9 +134,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute the gradient of this tensor w.r.t. graph leaves, adding into their .grad."""
-        from ember.autograd import engine  # noqa: PLC0415
-
-        engine.backward(self, gradient, retain_graph, create_graph, inputs)
+        _engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor

@@ -15,6 +15,15 @@ from ember.autograd import grad_mode
 from ember.autograd.function import AccumulateGrad
 
 _State = grad_mode._State
+_TENSOR = []  # [Tensor] once ember.tensor is loaded (it imports this module)
+
+
+def _tensor_class():
+    if not _TENSOR:
+        from ember.tensor import Tensor  # noqa: PLC0415
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 def _dependencies(roots, useful=None):
@@ -71,8 +80,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     gradient arriving there is returned and leaves are not touched (autograd.grad); without
     it, leaves accumulate into ``.grad`` (Tensor.backward).
     """
-    from ember.tensor import Tensor  # noqa: PLC0415
-
+    Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
     root_nodes = [edge[0] for edge in roots]
     useful = None
     if capture is not None:
@@ -84,7 +92,10 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
             _accumulate(buffers, node, nr, g)
     captured = {}
     handed_out = set()
-    ready = [n for n in dict.fromkeys(root_nodes) if n not in deps]
+    if len(root_nodes) == 1:
+        ready = [] if root_nodes[0] in deps else root_nodes
+    else:
+        ready = [n for n in dict.fromkeys(root_nodes) if n not in deps]
     if useful is not None:
         ready = [n for n in ready if n in useful]
     prev = (_State.enabled, _State.inference)
@@ -302,8 +313,7 @@ def _as_list(x):
 
 
 def _roots(tensors, grads, who):
-    from ember.tensor import Tensor  # noqa: PLC0415
-
+    Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
     tensors = _as_list(tensors)
     if grads is None:
         grads = [None] * len(tensors)

@@ -87,8 +87,8 @@ class _ExpandReduced(Function):
 
     @staticmethod
     def forward(ctx, g, keep_shape, in_shape):
-        ctx.dims = tuple(i for i, (k, s) in enumerate(zip(keep_shape, in_shape)) if k != s)
         ctx.keep_shape = keep_shape
+        ctx.in_shape = in_shape
         ctx.g_shape = g.shape
         out = ctx.xp.empty(in_shape, dtype=g.dtype)
         out[...] = g.reshape(keep_shape)
@@ -96,7 +96,9 @@ class _ExpandReduced(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        total = Sum.apply(gy, ctx.dims, True, None)
+        # The summed dims are worked out here, not in forward: only double backward needs them.
+        dims = tuple(i for i, (k, s) in enumerate(zip(ctx.keep_shape, ctx.in_shape)) if k != s)
+        total = Sum.apply(gy, dims, True, None)
         return shape.reshape(total, ctx.g_shape), None, None
 
 
