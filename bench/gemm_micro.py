@@ -1,0 +1,111 @@
+"""Micro-benchmark: the matrix products of the training workloads in NumPy (the BLAS ember runs
+on: the OpenBLAS bundled with NumPy's wheel) against PyTorch's, on the same arrays.
+
+    python bench/gemm_micro.py [--threads 1] [--repeats 7] [--clock cpu]
+
+This is the floor under ember's GEMM-bound steps (W1 is ~70% GEMM): a ratio above 1 here is
+time ember cannot win back in Python. Each product is timed in the layouts the workloads use:
+the forward ``x @ W.T`` (weight stored out x in, as in PyTorch), the input gradient
+``g @ W`` and the weight gradient ``g.T @ x``. ``--threads`` sets OpenBLAS's and PyTorch's
+thread counts (before NumPy loads); ``--clock cpu`` times process CPU time, steadier on a
+shared machine but only meaningful with one thread.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import _timing  # noqa: E402
+
+
+def _early_threads():
+    """--threads N, read before NumPy loads, so OpenBLAS starts with N threads."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+if "numpy" not in sys.modules:  # run as a script: set BLAS up before NumPy loads
+    _timing.setup_env()
+    os.environ["OPENBLAS_NUM_THREADS"] = _early_threads()
+
+import numpy  # noqa: E402
+import torch  # noqa: E402
+
+# (label, rows of x, in features, out features): the Linear layers of W1, the LSTM step and
+# input projection of W4, the feed-forward layer of W5 (batch 16 x 64 tokens).
+SHAPES = [
+    ("W1 linear 784->512", 128, 784, 512),
+    ("W1 linear 512->512", 128, 512, 512),
+    ("W4 LSTM step 128->512", 32, 128, 512),
+    ("W4 input projection 128->512", 2048, 128, 512),
+    ("W5 feed-forward 128->512", 1024, 128, 512),
+]
+
+
+def _products(lib, x, w, g, w_t):
+    """The three products of a Linear layer's step, written for ``lib`` (and the forward with
+    the weight stored transposed, as ember's recurrences keep it)."""
+    return {
+        "forward x @ W.T": lambda: x @ w.T,
+        "forward x @ Wt (W.T stored contiguous)": lambda: x @ w_t,
+        "input grad g @ W": lambda: g @ w,
+        "weight grad g.T @ x": lambda: g.T @ x,
+    }
+
+
+def _time(candidates, repeats, clock, min_time):
+    if clock == "wall":
+        return _timing.interleaved(candidates, repeats, min_time)
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            fn()
+            calls, start = 0, time.process_time()
+            while time.process_time() - start < min_time:
+                fn()
+                calls += 1
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--min-time", type=float, default=0.1, help="seconds per sample")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rng = numpy.random.default_rng(0)
+    print(f"# {_timing.machine_line()}; NumPy {numpy.__version__}, PyTorch {torch.__version__}, "
+          f"{args.threads} thread(s), {args.clock} clock")
+    print("| product | NumPy ms | PyTorch ms | NumPy / PyTorch |")
+    print("|---|---|---|---|")
+    rows = []
+    for label, rows, fan_in, fan_out in SHAPES:
+        x = rng.standard_normal((rows, fan_in)).astype(numpy.float32)
+        w = rng.standard_normal((fan_out, fan_in)).astype(numpy.float32)
+        g = rng.standard_normal((rows, fan_out)).astype(numpy.float32)
+        w_t = numpy.ascontiguousarray(w.T)
+        ours = _products(numpy, x, w, g, w_t)
+        theirs = _products(torch, torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g),
+                           torch.from_numpy(w_t))
+        for name in ours:
+            times = _time({"numpy": ours[name], "torch": theirs[name]}, args.repeats,
+                          args.clock, args.min_time)
+            a, b = times["numpy"] * 1e3, times["torch"] * 1e3
+            rows.append((f"{label}: {name}", a, b))
+            print(f"| {label}: {name} | {a:.3f} | {b:.3f} | {a / b:.2f} |", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
