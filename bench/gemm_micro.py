@@ -89,7 +89,7 @@ def main(argv=None):
           f"{args.threads} thread(s), {args.clock} clock")
     print("| product | NumPy ms | PyTorch ms | NumPy / PyTorch |")
     print("|---|---|---|---|")
-    rows = []
+    results = []
     for label, rows, fan_in, fan_out in SHAPES:
         x = rng.standard_normal((rows, fan_in)).astype(numpy.float32)
         w = rng.standard_normal((fan_out, fan_in)).astype(numpy.float32)
@@ -102,9 +102,9 @@ def main(argv=None):
             times = _time({"numpy": ours[name], "torch": theirs[name]}, args.repeats,
                           args.clock, args.min_time)
             a, b = times["numpy"] * 1e3, times["torch"] * 1e3
-            rows.append((f"{label}: {name}", a, b))
+            results.append((f"{label}: {name}", a, b))
             print(f"| {label}: {name} | {a:.3f} | {b:.3f} | {a / b:.2f} |", flush=True)
-    return rows
+    return results
 
 
 if __name__ == "__main__":
