@@ -69,7 +69,7 @@ def _time(candidates, repeats, clock, min_time):
         for name, fn in candidates.items():
             fn()
             calls, start = 0, time.process_time()
-            while time.process_time() - start < min_time:
+            while calls == 0 or time.process_time() - start < min_time:
                 fn()
                 calls += 1
             samples[name].append((time.process_time() - start) / calls)
