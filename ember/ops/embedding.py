@@ -49,8 +49,7 @@ class _EmbeddingGrad(Function):
         g2 = g.reshape(-1, dim)
         if scale is not None:
             g2 = g2 * scale.reshape(-1, 1)
-        out = xp.zeros((rows, dim), dtype=g.dtype)
-        xp.add.at(out, flat, g2)
+        out = _scatter_add_rows(xp, rows, flat, g2)
         if padding_idx is not None:
             out[padding_idx] = 0
         return out
@@ -63,6 +62,35 @@ class _EmbeddingGrad(Function):
             keep = (index != padding_idx).astype(ggw._data.dtype)
             scale = keep if scale is None else keep * scale
         return _Embedding.apply(ggw, index, padding_idx, scale), None, None, None, None
+
+
+# NOTE (measured, 1 thread, 2-core machine at load ~2.5): ``xp.add.at(out, index, g)`` on a
+# 2-D ``out`` takes NumPy's slow general path: 2.5-4 ms for 2,048 rows of 128 into a (5000, 128)
+# table (workload W4), against ~0.4 ms for PyTorch's embedding backward. Writing the first
+# occurrence of every index with one row assignment and adding only the repeats through a 1-D
+# ``add.at`` (NumPy's fast path for 1-D operands) takes ~0.45 ms there, and gives the same bits
+# (each row is still summed in input order, starting from its first occurrence). Below
+# ``_SCATTER_MIN`` gradient elements the plain ``add.at`` is quicker (2-9 us against ~15 us).
+_SCATTER_MIN = 2048
+
+
+def _scatter_add_rows(xp, rows, index, g):
+    """``out = zeros((rows, D)); out[index[k]] += g[k]`` for every k, repeats summed in order."""
+    n, dim = g.shape
+    out = xp.zeros((rows, dim), dtype=g.dtype)
+    if xp.__name__ != "numpy" or g.size < _SCATTER_MIN:
+        xp.add.at(out, index, g)
+        return out
+    position = xp.arange(n)
+    first_at = xp.full((rows,), n, dtype=position.dtype)
+    xp.minimum.at(first_at, index, position)  # 1-D: the fast path
+    first = first_at[index] == position
+    out[index[first]] = g[first]
+    if not bool(first.all()):
+        repeat = xp.flatnonzero(~first)
+        cells = index[repeat][:, None] * dim + xp.arange(dim)
+        xp.add.at(out.reshape(-1), cells.reshape(-1), g[repeat].reshape(-1))
+    return out
 
 
 def _check(input, weight, padding_idx):

@@ -120,104 +120,123 @@ def _gather(xp, hist, plan, after):
 #
 # NOTE (measured, 2-core Zen 5 under load 5-9, CPU time per call, 1 BLAS thread; LSTM(128,128)
 # on (64, 32, 128)): NumPy ufuncs on column blocks of a (B, 4H) row ((32, 128) views of a
-# (32, 512) array) cost ~4.7 us against ~1.2 us on a contiguous (32, 128) block, and a
-# broadcast row-vector operand costs ~8 us on 16K elements against ~3.4 us for a scalar; a pass
-# over all (N, 4H) elements at once runs at ~0.35-0.5 ns per element. So the kernels keep
-# every per-step array contiguous where they can (states live in per-sequence history buffers,
-# never copied per step; the outputs are a view of that history), do the derivative factors of
-# the backward as whole-sequence passes, and keep to ~9 ufunc calls per step forward and ~6
-# backward. Gate order stays torch's (i, f, g, o): the backward needs ``dc`` on the first three
-# gates and ``dh`` on the last, so one broadcast multiply covers i, f, g.
+# (32, 512) array) cost ~4.3 us against ~1.5 us on a contiguous (32, 128) block, and a
+# broadcast row-vector operand costs ~5.6 us on 16K elements against ~2.5 us for the same row
+# tiled to (32, 512); a transposing copy of one step's (32, 4, 128) gates to gate-major costs
+# ~4.6 us. So the kernels keep every per-step array contiguous: the pre-activations of a step
+# are summed in a (B, 4H) scratch row, the gate factors are tiled rows, the activated gates
+# are copied once to a gate-major (4, N, H) array whose blocks the cell update (three products
+# that were column-block ufuncs) and the backward read, and states live in per-sequence history
+# buffers, never copied per step (the outputs are a view of that history). The derivative
+# factors of the backward are passes over blocks of many steps (_FACTOR_ROWS). Gate order stays
+# torch's (i, f, g, o).
 
 
 def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
     hidden = w_hh.shape[0] // 4
     state = w_hh.shape[1]  # proj_size when projecting, else hidden
     dt = xg.dtype
-    i_, f_ = slice(0, hidden), slice(hidden, 2 * hidden)
-    g_, o_ = slice(2 * hidden, 3 * hidden), slice(3 * hidden, 4 * hidden)
-    # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: halve the i, f, o pre-activations (folded into the
-    # weights and one pass over xg), one tanh over all four gates, then one affine map back.
-    half = xp.full((4 * hidden,), 0.5, dtype=dt)
-    half[g_] = 1.0
-    shift = half.copy()
-    shift[g_] = 0.0
-    w_t = xp.ascontiguousarray((w_hh * half[:, None]).T)
-    acts = xp.empty((plan.n, 4 * hidden), dtype=dt)
-    if b_hh is not None:
-        xp.add(xg, b_hh, out=acts)
-        acts *= half
-    else:
-        xp.multiply(xg, half, out=acts)
+    n, batch = plan.n, plan.batch
+    # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: halve the i, f, o pre-activations, one tanh over all
+    # four gates, then one affine map back (tiled factors: contiguous operands, see the NOTE).
+    half = xp.full((batch, 4 * hidden), 0.5, dtype=dt)
+    half[:, 2 * hidden:3 * hidden] = 1.0
+    shift = xp.full((batch, 4 * hidden), 0.5, dtype=dt)
+    shift[:, 2 * hidden:3 * hidden] = 0.0
+    bias = xp.ascontiguousarray(xp.broadcast_to(b_hh, (batch, 4 * hidden))) \
+        if b_hh is not None else None
+    w_t = xp.ascontiguousarray(w_hh.T)
+    gates = xp.empty((4, n, hidden), dtype=dt)  # activated i, f, g, o, gate-major
+    i_all, f_all, g_all, o_all = gates
+    ig_all = xp.empty((n, hidden), dtype=dt)  # i * g, kept for the backward
     hist_h = _history(xp, h0, plan, state, dt)
     hist_c = _history(xp, c0, plan, hidden, dt)
-    tanh_c = xp.empty((plan.n, hidden), dtype=dt)
-    raw = xp.empty((plan.n, hidden), dtype=dt) if w_hr is not None else None
+    tanh_c = xp.empty((n, hidden), dtype=dt)
+    raw = xp.empty((n, hidden), dtype=dt) if w_hr is not None else None
     w_hr_t = xp.ascontiguousarray(w_hr.T) if w_hr is not None else None
-    mm = xp.empty((plan.batch, 4 * hidden), dtype=dt)
-    ig = xp.empty((plan.batch, hidden), dtype=dt)
+    scratch = xp.empty((batch, 4 * hidden), dtype=dt)
     with _blas_one_thread(xp):
         for k, r, b in plan.steps:
-            g = acts[r]
-            m = mm[:b]
-            xp.matmul(hist_h[k, :b], w_t, out=m)
-            g += m
-            xp.tanh(g, out=g)
-            g *= half
-            g += shift
+            a = scratch[:b]
+            if k or h0 is not None:  # a zero initial state adds nothing
+                xp.matmul(hist_h[k, :b], w_t, out=a)
+                a += xg[r]
+            else:
+                a[...] = xg[r]
+            if bias is not None:
+                a += bias[:b]
+            a *= half[:b]
+            xp.tanh(a, out=a)
+            a *= half[:b]
+            a += shift[:b]
+            gates[:, r] = a.reshape(b, 4, hidden).transpose(1, 0, 2)
             cn = hist_c[k + 1, :b]
-            xp.multiply(g[:, f_], hist_c[k, :b], out=cn)
-            t = ig[:b]
-            xp.multiply(g[:, i_], g[:, g_], out=t)
-            cn += t
+            xp.multiply(f_all[r], hist_c[k, :b], out=cn)
+            ig = ig_all[r]
+            xp.multiply(i_all[r], g_all[r], out=ig)
+            cn += ig
             tc = tanh_c[r]
             xp.tanh(cn, out=tc)
             if raw is None:
-                xp.multiply(g[:, o_], tc, out=hist_h[k + 1, :b])
+                xp.multiply(o_all[r], tc, out=hist_h[k + 1, :b])
             else:
-                xp.multiply(g[:, o_], tc, out=raw[r])
+                xp.multiply(o_all[r], tc, out=raw[r])
                 xp.matmul(raw[r], w_hr_t, out=hist_h[k + 1, :b])
-            if b < plan.batch:
+            if b < batch:
                 _carry(hist_h, k, b)
                 _carry(hist_c, k, b)
     out = _gather(xp, hist_h, plan, 1)
     h_n, c_n = hist_h[-1].copy(), hist_c[-1].copy()
-    return (out, h_n, c_n), (acts, tanh_c, hist_h, hist_c, raw)
+    return (out, h_n, c_n), (gates, ig_all, tanh_c, hist_h, hist_c, raw)
+
+
+def _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, lo, hi):
+    """Rows ``lo:hi`` of the chain-rule factors that do not depend on the incoming gradient,
+    gate-major ``(5, N, H)``: d gates = dc * [g i(1-i), c_prev f(1-f), i (1-g^2)] and
+    dh * tanh(c) o(1-o); then dc += dh * o (1 - tanh(c)^2). Written with the forward's
+    products ``ig = i g`` and ``h = o tanh(c)``, two passes each instead of three:
+    i g (1-i) = ig - ig i,  i (1-g^2) = i - ig g,  tanh(c) o (1-o) = h - h o,
+    o (1 - tanh(c)^2) = o - h tanh(c)."""
+    i_a, f_a, g_a, o_a = (x[lo:hi] for x in gates)
+    ig, tc, h = ig[lo:hi], tanh_c[lo:hi], h[lo:hi]
+    fi, ff, fg, fo, fdc = (f[lo:hi] for f in fac)
+    xp.multiply(ig, i_a, out=fi)
+    xp.subtract(ig, fi, out=fi)
+    xp.subtract(1, f_a, out=ff)
+    ff *= f_a
+    ff *= c_prev[lo:hi]
+    xp.multiply(ig, g_a, out=fg)
+    xp.subtract(i_a, fg, out=fg)
+    xp.multiply(h, o_a, out=fo)
+    xp.subtract(h, fo, out=fo)
+    xp.multiply(h, tc, out=fdc)
+    xp.subtract(o_a, fdc, out=fdc)
+
+
+# NOTE (measured, 1 thread, N = 2048, H = 128, load ~3): the factor passes run in row blocks of
+# _FACTOR_ROWS, whose ~1 MB of operands stay in cache (1.70 against 2.01 ms for the whole
+# sequence at once). Computing each block just before the time loop reaches it gained nothing
+# (within noise), and splitting the blocks over two threads with ``threads.parallel`` was
+# slower on the shared 2-core machine (1.67 against 1.25 ms, best of 30): these passes are
+# memory-bound, so they stay on one thread.
+_FACTOR_ROWS = 256
 
 
 def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
-    acts, tanh_c, hist_h, hist_c, raw = work
+    gates, ig, tanh_c, hist_h, hist_c, raw = work
     hidden = w_hh.shape[0] // 4
     n = plan.n
-    dt = acts.dtype
+    dt = gates.dtype
     i_, f_ = slice(0, hidden), slice(hidden, 2 * hidden)
     g_, o_ = slice(2 * hidden, 3 * hidden), slice(3 * hidden, None)
-    # Factors of the chain rule that do not depend on the incoming gradient, for all steps at
-    # once: d gates = dc * [g i(1-i), c_prev f(1-f), i (1-g^2)] and dh * tanh(c) o(1-o), and
-    # dc += dh * o (1 - tanh(c)^2). They are built gate-major, (4, N, H), from a gate-major
-    # copy of the activations: passes over contiguous blocks instead of column blocks of an
-    # (N, 4H) array (NOTE: 1.7 ms against 3.0 ms for these passes at (2048, 512)).
-    act = xp.empty((4, n, hidden), dtype=dt)
-    act[...] = acts.reshape(n, 4, hidden).transpose(1, 0, 2)
-    i_a, f_a, g_a, o_a = act
-    fac = xp.empty((4, n, hidden), dtype=dt)
-    fi, ff, fg, fo = fac
-    xp.subtract(1, i_a, out=fi)
-    fi *= i_a
-    fi *= g_a
-    xp.subtract(1, f_a, out=ff)
-    ff *= f_a
-    ff *= _gather(xp, hist_c, plan, 0)
-    xp.multiply(g_a, g_a, out=fg)
-    xp.subtract(1, fg, out=fg)
-    fg *= i_a
-    xp.subtract(1, o_a, out=fo)
-    fo *= o_a
-    fo *= tanh_c
-    dc_fac = xp.multiply(tanh_c, tanh_c)
-    xp.subtract(1, dc_fac, out=dc_fac)
-    dc_fac *= o_a
-    d_gates = xp.empty_like(acts)
+    fac = xp.empty((5, n, hidden), dtype=dt)
+    c_prev = _gather(xp, hist_c, plan, 0)
+    h = raw if raw is not None else _gather(xp, hist_h, plan, 1)
+    for start in range(0, n, _FACTOR_ROWS):
+        _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, start, min(n, start + _FACTOR_ROWS))
+    fi, ff, fg, fo, fdc = fac
+    f_a = gates[1]
+    d_gates = xp.empty((n, 4 * hidden), dtype=dt)
     dh = g_h.copy()
     dc = g_c.copy()
     tmp = xp.empty((plan.batch, hidden), dtype=dt)
@@ -231,15 +250,18 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
                 dht = dht @ w_hr
             dct = dc[:b]
             t = tmp[:b]
-            xp.multiply(dht, dc_fac[r], out=t)
+            xp.multiply(dht, fdc[r], out=t)
             dct += t
             dg = d_gates[r]
             xp.multiply(fi[r], dct, out=dg[:, i_])
             xp.multiply(ff[r], dct, out=dg[:, f_])
             xp.multiply(fg[r], dct, out=dg[:, g_])
             xp.multiply(fo[r], dht, out=dg[:, o_])
-            dct *= f_a[r]
-            xp.matmul(dg, w_hh, out=dh[:b])
+            # Step 0 (the last one here) feeds only the initial states: skip what is not asked.
+            if k or need["c0"]:
+                dct *= f_a[r]
+            if k or need["h0"]:
+                xp.matmul(dg, w_hh, out=dh[:b])
     grads = {"xg": d_gates, "h0": dh, "c0": dc}
     if need["w_hh"]:
         grads["w_hh"] = d_gates.T @ _gather(xp, hist_h, plan, 0)

@@ -206,6 +206,65 @@ def test_recurrence_gradcheck_and_composed(mode, proj, reverse, packed):
     assert gradcheck(fused, inputs)
 
 
+@pytest.mark.parametrize("mode,proj", MODES)
+@pytest.mark.parametrize("states", ["none", "h0", "c0", "both-no-grad"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_recurrence_optional_initial_states(mode, proj, states, packed):
+    """The kernels skip the first step's product for a zero initial state and the last step's
+    state gradients nobody asked for: gradients must still match the composed reference."""
+    if states == "c0" and mode != "LSTM":
+        pytest.skip("only the LSTM has a cell state")
+    args, sizes = _recurrence_args(mode, proj, packed, numpy.random.default_rng(10))
+    if states in ("none", "c0"):
+        args[1] = None
+    if states in ("none", "h0") or mode != "LSTM":
+        args[2] = None
+    if states == "both-no-grad":
+        args[1] = args[1].detach()
+        args[2] = args[2].detach() if args[2] is not None else None
+    for reverse in (False, True):
+        fused, inputs = _bind(args, mode, reverse, sizes)
+        reference, _ = _bind(args, mode, reverse, sizes, rnn_ops.composed)
+        wrt = [x for x in inputs if x.requires_grad]
+        outs = [fused(*inputs), reference(*inputs)]
+        for a, b in zip(*outs):
+            numpy.testing.assert_allclose(_np(a), _np(b), 1e-12, 1e-12)
+        weights = [ember.tensor(numpy.random.default_rng(11).standard_normal(tuple(o.shape)))
+                   for o in outs[0]]
+        got, want = (ember.autograd.grad(list(o), wrt, weights) for o in outs)
+        for a, b in zip(got, want):
+            numpy.testing.assert_allclose(_np(a), _np(b), 1e-10, 1e-12)
+    if states == "none":
+        assert gradcheck(fused, inputs)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_lstm_backward_over_several_factor_blocks_matches_torch(packed):
+    """The backward's factor passes run in row blocks of ``_FACTOR_ROWS``: a sequence of 960
+    rows (packed: fewer, the last block partial) must match torch everywhere."""
+    rng = numpy.random.default_rng(12)
+    e_layer, t_layer = twin("LSTM", 6, 8, bidirectional=True)
+    x = rng.standard_normal((40, 24, 6))
+    lengths = sorted(rng.integers(20, 41, size=24).tolist(), reverse=True)
+    lengths[0] = 40
+    assert 24 * 40 > 3 * rnn_ops._FACTOR_ROWS
+    ex = ember.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    if packed:
+        e_in = nn.utils.rnn.pack_padded_sequence(ex, lengths)
+        t_in = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths)
+    else:
+        e_in, t_in = ex, tx
+    e_out, (e_h, e_c) = e_layer(e_in)
+    t_out, (t_h, t_c) = t_layer(t_in)
+    e_out, t_out = (e_out.data, t_out.data) if packed else (e_out, t_out)
+    (e_out.sum() + (e_h * e_h).sum() + e_c.sum()).backward()
+    (t_out.sum() + (t_h * t_h).sum() + t_c.sum()).backward()
+    numpy.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), 1e-9, 1e-11)
+    for (name, p), q in zip(e_layer.named_parameters(), t_layer.parameters()):
+        numpy.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), 1e-9, 1e-11, err_msg=name)
+
+
 @pytest.mark.parametrize("mode,proj", [("LSTM", 0), ("GRU", 0), ("LSTM", 2), ("RNN_TANH", 0)])
 @pytest.mark.parametrize("packed", [False, True])
 def test_recurrence_double_backward(mode, proj, packed):

@@ -59,6 +59,43 @@ def test_second_order_with_padding_matches_torch():
     numpy.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), 1e-10)
 
 
+
+# Above ops/embedding.py's _SCATTER_MIN gradient elements the backward writes first occurrences
+# and adds only the repeats: token ids drawn with many repeats (few ids), with none (a
+# permutation) and with one id everywhere.
+BIG_IDX = {
+    "repeats": numpy.random.default_rng(3).integers(0, 40, size=(48, 20)),
+    "distinct": numpy.random.default_rng(4).permutation(900)[:640].reshape(32, 20),
+    "one-id": numpy.full((40, 16), 7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BIG_IDX))
+@pytest.mark.parametrize("padding_idx", [None, 7])
+def test_large_backward_matches_torch(name, padding_idx):
+    idx = BIG_IDX[name]
+    for dtype in (numpy.float64, numpy.float32):
+        check_op(lambda w: F.embedding(ember.tensor(idx), w, padding_idx=padding_idx),
+                 [(900, 8)], gradcheck=False, dtype=dtype,
+                 torch_fn=lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=padding_idx))
+    check_op(lambda w: F.embedding(ember.tensor(idx), w, padding_idx, scale_grad_by_freq=True),
+             [(900, 8)], gradcheck=False,
+             torch_fn=lambda w: TF.embedding(torch.tensor(idx), w, padding_idx,
+                                             scale_grad_by_freq=True))
+
+
+def test_large_backward_sums_repeats_in_input_order():
+    """Same bits as ``numpy.add.at`` (each row summed in input order)."""
+    rng = numpy.random.default_rng(5)
+    idx = rng.integers(0, 30, size=(64, 32))
+    g = rng.standard_normal((64, 32, 16)).astype(numpy.float32)
+    w = ember.zeros(30, 16, requires_grad=True)
+    F.embedding(ember.tensor(idx), w).backward(ember.tensor(g))
+    want = numpy.zeros((30, 16), numpy.float32)
+    numpy.add.at(want, idx.reshape(-1), g.reshape(-1, 16))
+    numpy.testing.assert_array_equal(w.grad.numpy(), want)
+    check_double_backward(lambda w: F.embedding(ember.tensor(idx[:8]), w, 3) ** 2, [(30, 16)])
+
 @pytest.mark.parametrize("max_norm, norm_type", [(1.0, 2.0), (0.5, 1.0), (2.0, 3.0)])
 def test_max_norm_renormalizes_rows_in_place(max_norm, norm_type):
     w0 = numpy.random.default_rng(1).standard_normal((10, 3)) * 2
