@@ -43,19 +43,24 @@ class Adadelta(optimizer.Optimizer):
             state["square_avg"] = optimizer.new_state_tensor(param)
             state["acc_delta"] = optimizer.new_state_tensor(param)
         state["step"] += 1
-        g, _ = optimizer.working_grad(xp, p, grad, group["weight_decay"], group["maximize"])
+        wd, maximize, lr = group["weight_decay"], group["maximize"], group["lr"]
 
-        s, u = state["square_avg"]._data, state["acc_delta"]._data
-        scratch = xp.empty_like(p)
-        s *= rho
-        optimizer.add_square_(xp, s, g, 1 - rho, scratch)
-        std = xp.add(s, eps, out=scratch)
-        xp.sqrt(std, out=std)
-        delta = xp.add(u, eps)
-        xp.sqrt(delta, out=delta)
-        delta /= std
-        delta *= g
-        u *= rho
-        optimizer.add_square_(xp, u, delta, 1 - rho, scratch)
-        delta *= -group["lr"]
-        p += delta
+        def update(blocks, scratch):
+            p, g, s, u = blocks
+            g, _ = optimizer.working_grad(xp, p, g, wd, maximize, out=scratch[-1])
+            tmp, delta = scratch[0], scratch[1]
+            s *= rho
+            optimizer.add_square_(xp, s, g, 1 - rho, tmp)
+            std = xp.add(s, eps, out=tmp)
+            xp.sqrt(std, out=std)
+            xp.add(u, eps, out=delta)
+            xp.sqrt(delta, out=delta)
+            delta /= std
+            delta *= g
+            u *= rho
+            optimizer.add_square_(xp, u, delta, 1 - rho, tmp)
+            delta *= -lr
+            p += delta
+
+        arrays = (p, grad, state["square_avg"]._data, state["acc_delta"]._data)
+        self._apply(update, arrays, 3 if maximize or wd != 0 else 2)

@@ -45,14 +45,18 @@ class Adagrad(optimizer.Optimizer):
             state["step"] = 0.0
             state["sum"] = optimizer.new_state_tensor(param, group["initial_accumulator_value"])
         state["step"] += 1
-        g, _ = optimizer.working_grad(xp, p, grad, group["weight_decay"], group["maximize"])
-
+        wd, maximize, eps = group["weight_decay"], group["maximize"], group["eps"]
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        s = state["sum"]._data
-        scratch = xp.multiply(g, g)
-        s += scratch
-        std = xp.sqrt(s, out=scratch)
-        std += group["eps"]
-        xp.divide(g, std, out=std)
-        std *= -clr
-        p += std
+
+        def update(blocks, scratch):
+            p, g, s = blocks
+            g, _ = optimizer.working_grad(xp, p, g, wd, maximize, out=scratch[-1])
+            std = xp.multiply(g, g, out=scratch[0])
+            s += std
+            xp.sqrt(s, out=std)
+            std += eps
+            xp.divide(g, std, out=std)
+            std *= -clr
+            p += std
+
+        self._apply(update, (p, grad, state["sum"]._data), 2 if maximize or wd != 0 else 1)

@@ -41,9 +41,6 @@ class Adam(optimizer.Optimizer):
 
     def _update(self, param, grad, state, group):
         xp = devices.get_array_module(param._data)
-        p = param._data
-        lr, wd = group["lr"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
         if not state:
             state["step"] = 0.0
             state["exp_avg"] = optimizer.new_state_tensor(param)
@@ -52,27 +49,45 @@ class Adam(optimizer.Optimizer):
                 state["max_exp_avg_sq"] = optimizer.new_state_tensor(param)
         state["step"] += 1
         step = state["step"]
-
+        lr, wd, eps, maximize = group["lr"], group["weight_decay"], group["eps"], group["maximize"]
+        beta1, beta2 = group["betas"]
         decoupled = group["decoupled_weight_decay"]
-        if wd != 0 and decoupled:
-            p *= 1 - lr * wd
-        g, _ = optimizer.working_grad(xp, p, grad, 0 if decoupled else wd, group["maximize"])
-
-        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        scratch = xp.empty_like(p)
-        optimizer.lerp_(xp, m, g, 1 - beta1, scratch)
-        v *= beta2
-        optimizer.add_square_(xp, v, g, 1 - beta2, scratch)
-
+        shrink = 1 - lr * wd if wd != 0 and decoupled else None
+        l2 = 0 if decoupled else wd
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        arrays = [param._data, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data]
         if group["amsgrad"]:
-            v_max = state["max_exp_avg_sq"]._data
-            xp.maximum(v_max, v, out=v_max)
-            v = v_max
-        denom = xp.sqrt(v, out=scratch)
-        denom /= bias_correction2_sqrt
-        denom += group["eps"]
-        xp.divide(m, denom, out=denom)
-        denom *= -step_size
-        p += denom
+            arrays.append(state["max_exp_avg_sq"]._data)
+
+        def update(blocks, scratch):
+            p, g, m, v = blocks[:4]
+            if shrink is not None:
+                p *= shrink
+            # a second temporary holds -grad / grad + l2 * param when those are asked for
+            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            _adam_moments(xp, m, v, g, beta1, beta2, scratch[0])
+            if len(blocks) == 5:
+                v = xp.maximum(blocks[4], v, out=blocks[4])
+            _adam_apply(xp, p, m, v, step_size, bias_correction2_sqrt, eps, scratch[0])
+
+        self._apply(update, arrays, 2 if maximize or l2 != 0 else 1)
+
+
+def _adam_moments(xp, m, v, g, beta1, beta2, scratch):
+    """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 * v + (1 - beta2) * g * g``: 7 passes, rounded
+    as PyTorch's ``lerp_``, ``mul_`` and ``addcmul_``."""
+    optimizer.lerp_(xp, m, g, 1 - beta1, scratch)
+    v *= beta2
+    optimizer.add_square_(xp, v, g, 1 - beta2, scratch)
+
+
+def _adam_apply(xp, p, m, v, step_size, bias_correction2_sqrt, eps, scratch):
+    """``p -= step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)`` (PyTorch's ``addcdiv_``
+    on that ``denom``): 6 passes."""
+    denom = xp.sqrt(v, out=scratch)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    xp.divide(m, denom, out=denom)
+    denom *= -step_size
+    p += denom

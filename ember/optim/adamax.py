@@ -43,17 +43,21 @@ class Adamax(optimizer.Optimizer):
             state["exp_avg"] = optimizer.new_state_tensor(param)
             state["exp_inf"] = optimizer.new_state_tensor(param)
         state["step"] += 1
-        g, _ = optimizer.working_grad(xp, p, grad, group["weight_decay"], group["maximize"])
-
-        m, u = state["exp_avg"]._data, state["exp_inf"]._data
-        scratch = xp.empty_like(p)
-        optimizer.lerp_(xp, m, g, 1 - beta1, scratch)
-        u *= beta2
-        xp.abs(g, out=scratch)
-        scratch += group["eps"]
-        xp.maximum(u, scratch, out=u)
-
+        wd, maximize, eps = group["weight_decay"], group["maximize"], group["eps"]
         clr = group["lr"] / (1 - beta1 ** state["step"])
-        xp.divide(m, u, out=scratch)
-        scratch *= -clr
-        p += scratch
+
+        def update(blocks, scratch):
+            p, g, m, u = blocks
+            g, _ = optimizer.working_grad(xp, p, g, wd, maximize, out=scratch[-1])
+            tmp = scratch[0]
+            optimizer.lerp_(xp, m, g, 1 - beta1, tmp)
+            u *= beta2
+            xp.abs(g, out=tmp)
+            tmp += eps
+            xp.maximum(u, tmp, out=u)
+            xp.divide(m, u, out=tmp)
+            tmp *= -clr
+            p += tmp
+
+        arrays = (p, grad, state["exp_avg"]._data, state["exp_inf"]._data)
+        self._apply(update, arrays, 2 if maximize or wd != 0 else 1)

@@ -57,9 +57,8 @@ class NAdam(optimizer.Optimizer):
         step = state["step"]
 
         decoupled = group["decoupled_weight_decay"]
-        if wd != 0 and decoupled:
-            p *= 1 - lr * wd
-        g, _ = optimizer.working_grad(xp, p, grad, 0 if decoupled else wd, group["maximize"])
+        shrink = 1 - lr * wd if wd != 0 and decoupled else None
+        l2, maximize, eps = 0 if decoupled else wd, group["maximize"], group["eps"]
 
         decay = group["momentum_decay"]
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * decay))
@@ -68,18 +67,27 @@ class NAdam(optimizer.Optimizer):
         mu_product = state["mu_product"]
         mu_product_next = mu_product * mu_next
 
-        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        scratch = xp.empty_like(p)
-        optimizer.lerp_(xp, m, g, 1 - beta1, scratch)
-        v *= beta2
-        optimizer.add_square_(xp, v, g, 1 - beta2, scratch)
+        grad_scale = -lr * (1.0 - mu) / (1.0 - mu_product)
+        avg_scale = -lr * mu_next / (1.0 - mu_product_next)
 
-        denom = xp.divide(v, 1 - beta2**step)
-        xp.sqrt(denom, out=denom)
-        denom += group["eps"]
-        xp.divide(g, denom, out=scratch)
-        scratch *= -lr * (1.0 - mu) / (1.0 - mu_product)
-        p += scratch
-        xp.divide(m, denom, out=scratch)
-        scratch *= -lr * mu_next / (1.0 - mu_product_next)
-        p += scratch
+        def update(blocks, scratch):
+            p, g, m, v = blocks
+            if shrink is not None:
+                p *= shrink
+            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            tmp, denom = scratch[0], scratch[1]
+            optimizer.lerp_(xp, m, g, 1 - beta1, tmp)
+            v *= beta2
+            optimizer.add_square_(xp, v, g, 1 - beta2, tmp)
+            xp.divide(v, 1 - beta2**step, out=denom)
+            xp.sqrt(denom, out=denom)
+            denom += eps
+            xp.divide(g, denom, out=tmp)
+            tmp *= grad_scale
+            p += tmp
+            xp.divide(m, denom, out=tmp)
+            tmp *= avg_scale
+            p += tmp
+
+        arrays = (p, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data)
+        self._apply(update, arrays, 3 if maximize or l2 != 0 else 2)

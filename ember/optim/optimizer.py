@@ -4,7 +4,9 @@ An optimizer holds ``param_groups`` (a list of dicts: ``"params"`` plus the opti
 group, such as ``"lr"``), ``defaults`` (options a group does not set) and ``state`` (a dict per
 parameter, filled on the first step). Subclasses write one method, ``_update``, the update rule
 for one parameter; the base walks the groups, skips parameters without a gradient, and keeps the
-bookkeeping (zero_grad, state_dict, closures, deferred binding) in one place.
+bookkeeping (zero_grad, state_dict, closures, deferred binding) in one place. Elementwise
+rules hand their math to ``_apply``, which runs it over cache-sized blocks of the flat arrays
+(split between ember's threads for big parameters) with reusable temporaries.
 
 Deferred binding (the Keras-style API): ``opt = ember.optim.Adam(lr=1e-3)`` builds an optimizer
 with no parameters yet; ``opt.bind(model.parameters())`` (what ``model.compile`` calls) attaches
@@ -22,8 +24,23 @@ import copy
 
 from ember import errors
 from ember.autograd import grad_mode
-from ember.backend import devices
+from ember.backend import devices, threads
 from ember.tensor import Tensor
+
+# NOTE: elementwise updates run over blocks of this many elements, so that all the passes of
+# one block (Adam makes 13) hit the core's L2 cache instead of going back to L3/memory for
+# every pass. Measured on 670k float32 (2 MB L2 per core): SGD momentum 883 us whole-array,
+# 974 / 637 / 607 / 668 / 775 us with blocks of 16k / 32k / 64k / 128k / 256k; Adam 3044 us
+# whole, 2818 / 2457 / 2362 / 2321 / 2601. Smaller blocks lose to the ~1 us cost of each
+# NumPy call.
+BLOCK = 65536
+# NOTE: a parameter is split between threads only in parts of at least this many elements
+# (``_apply``'s default; memory-bound SGD passes a larger one). A hand-off to the pool costs
+# ~20-30 us of CPU here. Process CPU time of an Adam step with 2 threads against 1: 131k
+# floats +32%, 262k +10%, 640k +8%, so on free cores the wall time nearly halves. On this
+# shared machine (load 2.5-3.8 from other jobs) the second core was never free: measured
+# wall times with 2 threads were 3-20% worse than with 1; OMP_NUM_THREADS=1 turns it off.
+GRAIN = 65536
 
 
 class OptimizerError(errors.EmberError, ValueError):
@@ -51,6 +68,8 @@ class Optimizer:
         self._check_options(self.defaults)
         self.state = {}
         self.param_groups = []
+        self._scratch = {}  # (part, dtype) -> block-sized temporaries; never in state_dict
+        self._scratch_views = {}  # (shape, dtype, count) -> views of part 0's temporaries
         if params is not None:
             self.bind(params)
 
@@ -212,6 +231,80 @@ class Optimizer:
         """Apply the update rule to ``param._data`` in place; ``grad`` is an array."""
         raise NotImplementedError(f"{self._name} does not implement _update")
 
+    def _apply(self, update, arrays, n_scratch=1, grain=None):
+        """Run ``update(blocks, scratch)`` over cache-sized blocks of ``arrays``, in place.
+
+        ``arrays`` (parameter, gradient, state...) have one shape; ``update`` gets views of
+        them of one shape and ``n_scratch`` temporaries of that shape to write into. A NumPy
+        job larger than a block is split between ember's threads and each part walks its
+        range block by block, when all arrays are C-contiguous; otherwise (CuPy, strided
+        views) ``update`` runs once on the whole arrays with fresh temporaries. Parts have at
+        least ``grain`` elements (default ``GRAIN``).
+        """
+        first = arrays[0]
+        xp = devices.get_array_module(first)
+        if xp.__name__ != "numpy":
+            update(arrays, [xp.empty_like(first) for _ in range(n_scratch)])
+            return
+        n = first.size
+        if n <= BLOCK:  # one block: the arrays as they are, any layout
+            update(arrays, self._shaped_scratch(xp, first, n_scratch))
+            return
+        flat = _flat_views(arrays)
+        if flat is None:
+            update(arrays, [xp.empty_like(first) for _ in range(n_scratch)])
+            return
+        bounds = threads.split(n, GRAIN if grain is None else grain)
+        if len(bounds) == 1:
+            self._run_blocks(xp, update, flat, 0, n, 0, n_scratch)
+            return
+
+        def job(first_part, last_part):
+            for part in range(first_part, last_part):
+                start, stop = bounds[part]
+                self._run_blocks(xp, update, flat, start, stop, part, n_scratch)
+
+        threads.parallel(job, len(bounds), 1, xp)
+
+    def _run_blocks(self, xp, update, flat, start, stop, part, n_scratch):
+        """``update`` over ``[start, stop)`` of the flat arrays in near-equal blocks."""
+        count = -(-(stop - start) // BLOCK)
+        size = -(-(stop - start) // count)
+        scratch = self._scratch_for(xp, part, flat[0].dtype, size, n_scratch)
+        for i in range(start, stop, size):
+            j = min(i + size, stop)
+            update([a[i:j] for a in flat], [s[:j - i] for s in scratch])
+
+    def _shaped_scratch(self, xp, like, n_scratch):
+        """``n_scratch`` temporaries shaped like ``like``: views of part 0's pool, kept by
+        shape, since building them costs more than the math on a bias."""
+        views = getattr(self, "_scratch_views", None)
+        if views is None:
+            views = self._scratch_views = {}
+        key = (like.shape, like.dtype, n_scratch)
+        scratch = views.get(key)
+        if scratch is None:
+            flat = self._scratch_for(xp, 0, like.dtype, like.size, n_scratch)  # may reset views
+            scratch = [s[:like.size].reshape(like.shape) for s in flat]
+            self._scratch_views[key] = scratch
+        return scratch
+
+    def _scratch_for(self, xp, part, dtype, size, n_scratch):
+        """``n_scratch`` reusable 1-d temporaries of at least ``size`` elements for ``part``
+        (one thread's share of a job), so a step allocates nothing of a parameter's size."""
+        pool = getattr(self, "_scratch", None)
+        if pool is None:  # an optimizer unpickled from before the pool existed
+            pool = self._scratch = {}
+        key = (part, dtype)
+        scratch = pool.get(key)
+        if scratch is None or len(scratch) < n_scratch or scratch[0].size < size:
+            have = scratch or []
+            size = max([size] + [s.size for s in have])
+            scratch = pool[key] = [xp.empty(size, dtype)
+                                   for _ in range(max(n_scratch, len(have)))]
+            self._scratch_views = {}  # views of the old buffers would keep them alive
+        return scratch[:n_scratch]
+
     # ---- state dict ----------------------------------------------------------------------
 
     def state_dict(self):
@@ -303,6 +396,15 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def _flat_views(arrays):
+    """1-d views of ``arrays`` when all are C-contiguous and of one size, else None."""
+    size = arrays[0].size
+    for a in arrays:
+        if not a.flags.c_contiguous or a.size != size:
+            return None
+    return [a.reshape(-1) for a in arrays]
+
+
 def _copy_state(entry):
     out = {}
     for key, value in entry.items():
@@ -343,19 +445,20 @@ def add_square_(xp, target, g, value, scratch):
     target += scratch
 
 
-def working_grad(xp, param, grad, weight_decay, maximize):
+def working_grad(xp, param, grad, weight_decay, maximize, out=None):
     """The gradient an update uses: ``-grad`` if maximizing, plus ``weight_decay * param``.
 
     Returns ``(g, owned)``: ``owned`` is False when ``g`` is the parameter's own gradient
-    array, which the update must not write into, and True for a fresh temporary.
+    array, which the update must not write into, and True for a temporary (``out`` if given,
+    else a fresh array).
     """
     if weight_decay != 0:
-        g = xp.multiply(param, weight_decay)
+        g = xp.multiply(param, weight_decay, out=out)
         if maximize:
             g -= grad
         else:
             g += grad
         return g, True
     if maximize:
-        return xp.negative(grad), True
+        return xp.negative(grad, out=out), True
     return grad, False

@@ -52,30 +52,38 @@ class RAdam(optimizer.Optimizer):
         step = state["step"]
 
         decoupled = group["decoupled_weight_decay"]
-        if wd != 0 and decoupled:
-            p *= 1 - lr * wd
-        g, _ = optimizer.working_grad(xp, p, grad, 0 if decoupled else wd, group["maximize"])
-
-        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        scratch = xp.empty_like(p)
-        optimizer.lerp_(xp, m, g, 1 - beta1, scratch)
-        v *= beta2
-        optimizer.add_square_(xp, v, g, 1 - beta2, scratch)
+        shrink = 1 - lr * wd if wd != 0 and decoupled else None
+        l2, maximize, eps = 0 if decoupled else wd, group["maximize"], group["eps"]
 
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
 
-        update = xp.divide(m, bias_correction1)
-        update *= lr
+        rect = None
         if rho_t > 5.0:
             rect = math.sqrt(
                 (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
             )
-            adaptive = xp.sqrt(v, out=scratch)
-            adaptive += group["eps"]
-            xp.divide(bias_correction2**0.5, adaptive, out=adaptive)
-            update *= adaptive
-            update *= rect
-        p -= update
+
+        def update(blocks, scratch):
+            p, g, m, v = blocks
+            if shrink is not None:
+                p *= shrink
+            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            tmp, step_ = scratch[0], scratch[1]
+            optimizer.lerp_(xp, m, g, 1 - beta1, tmp)
+            v *= beta2
+            optimizer.add_square_(xp, v, g, 1 - beta2, tmp)
+            xp.divide(m, bias_correction1, out=step_)
+            step_ *= lr
+            if rect is not None:
+                adaptive = xp.sqrt(v, out=tmp)
+                adaptive += eps
+                xp.divide(bias_correction2**0.5, adaptive, out=adaptive)
+                step_ *= adaptive
+                step_ *= rect
+            p -= step_
+
+        arrays = (p, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data)
+        self._apply(update, arrays, 3 if maximize or l2 != 0 else 2)

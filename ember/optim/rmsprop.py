@@ -51,29 +51,38 @@ class RMSprop(optimizer.Optimizer):
             if group["centered"]:
                 state["grad_avg"] = optimizer.new_state_tensor(param)
         state["step"] += 1
-        g, _ = optimizer.working_grad(xp, p, grad, group["weight_decay"], group["maximize"])
+        wd, maximize, eps = group["weight_decay"], group["maximize"], group["eps"]
+        lr, momentum, centered = group["lr"], group["momentum"], group["centered"]
+        arrays = [p, grad, state["square_avg"]._data]
+        if centered:
+            arrays.append(state["grad_avg"]._data)
+        if momentum > 0:
+            arrays.append(state["momentum_buffer"]._data)
 
-        s = state["square_avg"]._data
-        scratch = xp.empty_like(p)
-        s *= alpha
-        optimizer.add_square_(xp, s, g, 1 - alpha, scratch)
-        if group["centered"]:
-            a = state["grad_avg"]._data
-            optimizer.lerp_(xp, a, g, 1 - alpha, scratch)
-            xp.multiply(a, -1, out=scratch)
-            scratch *= a
-            scratch += s
-            denom = xp.sqrt(scratch, out=scratch)
-        else:
-            denom = xp.sqrt(s, out=scratch)
-        denom += group["eps"]
+        def update(blocks, scratch):
+            p, g, s = blocks[:3]
+            g, _ = optimizer.working_grad(xp, p, g, wd, maximize, out=scratch[-1])
+            tmp = scratch[0]
+            s *= alpha
+            optimizer.add_square_(xp, s, g, 1 - alpha, tmp)
+            if centered:
+                a = blocks[3]
+                optimizer.lerp_(xp, a, g, 1 - alpha, tmp)
+                xp.multiply(a, -1, out=tmp)
+                tmp *= a
+                tmp += s
+                denom = xp.sqrt(tmp, out=tmp)
+            else:
+                denom = xp.sqrt(s, out=tmp)
+            denom += eps
+            xp.divide(g, denom, out=denom)
+            if momentum > 0:
+                b = blocks[-1]
+                b *= momentum
+                b += denom
+                xp.multiply(b, -lr, out=denom)
+            else:
+                denom *= -lr
+            p += denom
 
-        xp.divide(g, denom, out=denom)
-        if group["momentum"] > 0:
-            b = state["momentum_buffer"]._data
-            b *= group["momentum"]
-            b += denom
-            xp.multiply(b, -group["lr"], out=denom)
-        else:
-            denom *= -group["lr"]
-        p += denom
+        self._apply(update, arrays, 2 if maximize or wd != 0 else 1)
