@@ -3,21 +3,39 @@ PyTorch eager on the shapes of workload W5 (token embedding 5000x128, 2 encoder 
 d_model 128, 4 heads, feed-forward 512, sequence 64, batch 16, mean pool, linear 10, AdamW).
 
     OPENBLAS_CORETYPE=SkylakeX python bench/attention_micro.py [--threads 2] [--repeats 5]
+                                                               [--clock cpu]
 
 Each case runs ember and PyTorch interleaved (A B A B ...) in one process on equal weights and
 prints the median time per call and the ratio ember / torch (below 1 means ember is faster).
 Layer cases take gradients of a fixed random weighting of the outputs, so no loss op is needed;
-the W5 case is a whole training step with cross-entropy and AdamW.
+the W5 case is a whole training step with cross-entropy and AdamW. ``--threads`` also sets
+OpenBLAS's and ember's thread counts unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set.
+``--clock cpu`` times process CPU time instead of the wall clock (with ``--threads 1``:
+steadier on a shared machine) and reports the median of the repeats.
 """
 
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
+
+def _early_threads(argv):
+    """--threads, read before NumPy loads (OpenBLAS takes its count from the environment)."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "2"
+
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ.setdefault("OMP_NUM_THREADS", os.environ["OPENBLAS_NUM_THREADS"])
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
 
 import numpy  # noqa: E402
@@ -26,12 +44,28 @@ import torch  # noqa: E402
 import ember  # noqa: E402
 from ember import nn  # noqa: E402
 
-_ARGS = argparse.Namespace(repeats=5, min_time=0.2)
+_ARGS = argparse.Namespace(repeats=5, min_time=0.2, clock="wall")
 SEQ, BATCH, D_MODEL, HEADS, FF, VOCAB, CLASSES = 64, 16, 128, 4, 512, 5000, 10
 
 
+def _interleaved(candidates):
+    """_timing.interleaved, or the same on process CPU time (--clock cpu)."""
+    if _ARGS.clock == "wall":
+        return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time)
+    samples = {name: [] for name in candidates}
+    for _ in range(_ARGS.repeats):
+        for name, fn in candidates.items():
+            fn()
+            calls, start = 0, time.process_time()
+            while calls == 0 or time.process_time() - start < _ARGS.min_time:
+                fn()
+                calls += 1
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+
+
 def _race(name, e_fn, t_fn):
-    times = _timing.interleaved({"ember": e_fn, "torch": t_fn}, _ARGS.repeats, _ARGS.min_time)
+    times = _interleaved({"ember": e_fn, "torch": t_fn})
     e, t = times["ember"], times["torch"]
     print(f"{name:<46} ember {e * 1e3:7.2f} ms   torch {t * 1e3:7.2f} ms   ratio {e / t:5.2f}")
     return e / t
@@ -148,11 +182,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, clock {args.clock}")
     _sdpa_case(rng)
     _mha_case(rng, need_weights=False)
     _mha_case(rng, need_weights=True)

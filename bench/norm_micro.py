@@ -2,16 +2,20 @@
 PyTorch eager on the shapes of workloads W5 and W3 and a larger layer_norm case.
 
     python bench/norm_micro.py [--threads 1] [--repeats 5] [--min-time 0.2] [--only ln|bn]
+                               [--clock cpu]
 
 ``--threads`` sets PyTorch's threads and OpenBLAS's (read before NumPy loads). Each case runs
 ember and PyTorch interleaved (A B A B ...) in one process and prints the median time per call
 and the ratio ember / torch (below 1: ember is faster). The backward is seeded with a fixed
-random gradient, so no loss op is timed.
+random gradient, so no loss op is timed. ``--clock cpu`` times process CPU time instead of the
+wall clock (with ``--threads 1``: steadier on a shared machine, where other processes take
+turns on the cores) and reports the median of the repeats.
 """
 
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -102,18 +106,34 @@ def _cases(only):
     return out
 
 
+def _cpu_interleaved(candidates, repeats, min_time):
+    """Like _timing.interleaved, on process CPU time: the median seconds per call."""
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            fn()
+            calls, start = 0, time.process_time()
+            while calls == 0 or time.process_time() - start < min_time:
+                fn()
+                calls += 1
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--only", choices=["ln", "bn"])
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(_timing.machine_line(), f"| threads {args.threads}")
+    print(_timing.machine_line(), f"| threads {args.threads} | clock {args.clock}")
+    timer = _timing.interleaved if args.clock == "wall" else _cpu_interleaved
     for name, shape, fe, ft, params, bwd in _cases(args.only):
         run_e, run_t = _pair(shape, fe, ft, params, bwd)
-        r = _timing.interleaved({"ember": run_e, "torch": run_t}, args.repeats, args.min_time)
+        r = timer({"ember": run_e, "torch": run_t}, args.repeats, args.min_time)
         print(f"{name:48s} ember {r['ember'] * 1e3:8.3f} ms  torch {r['torch'] * 1e3:8.3f} ms"
               f"  ratio {r['ember'] / r['torch']:5.2f}", flush=True)
     print("load average at end:", f"{os.getloadavg()[0]:.2f}")

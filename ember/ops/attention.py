@@ -2,12 +2,14 @@
 
 SDPA is one fused node, ``_Attention``: scores, mask, softmax, dropout and the product with
 ``value`` run in place on one scores buffer (kept transposed, see the class), so a forward
-makes four elementwise passes over it (max, subtract, exp, divide; plus one for a mask)
-besides the matrix products. Its backward has two branches:
+makes two elementwise passes over it (exp, and a multiply by 1 / column sums) besides the
+matrix products, plus two (max, subtract) when the scores are masked or could be large
+enough for exp to overflow (_exp_is_safe), and one for a mask. Its backward has two
+branches:
 
 - without ``create_graph`` it works on arrays (two products for the value/probability
-  gradients, three passes for the softmax gradient, two products for query/key), because the
-  attention block is the hot spot of every Transformer;
+  gradients, one pass for the softmax gradient, two products for query/key; see
+  _backward_arrays), because the attention block is the hot spot of every Transformer;
 - with ``create_graph`` it recomputes the probabilities with ember ops from the saved
   (graph-linked) query, key and mask, and writes the gradient with ember ops, so double
   backward is right by construction.
@@ -49,54 +51,40 @@ class _Attention(Function):
 
     NOTE: the scores are kept transposed, (..., S, L): NumPy reduces over a short last axis
     3-4x slower than across rows (measured for (16, 4, 64, 64) float32: max 1.6 ms vs 0.47 ms),
-    and the softmax needs two reductions forward and one backward. The matrix products take
-    the transposes as strided views, so no copy is made for it.
+    and the softmax needs up to two reductions forward. The matrix products take the
+    transposes as strided views where a row-major copy does not pay (_scores_t).
     """
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, keep, weights, order):
         xp = ctx.xp
-        qt = xp.swapaxes(q, -1, -2)
-        # Scale whichever is smaller: the queries (E x L) or the scores (S x L).
-        if q.shape[-1] < k.shape[-2]:
-            st = xp.matmul(k, qt * qt.dtype.type(scale))
-        else:
-            st = xp.matmul(k, qt)
-            st *= st.dtype.type(scale)
+        st = _scores_t(xp, q, k, scale)
         if mask is not None:
             mt = _swap(xp, mask)
             if xp.broadcast_shapes(st.shape, mt.shape) == st.shape:
                 st += mt
             else:
                 st = st + mt
-        empty = _softmax_cols_(xp, st, mask is not None)
+        stable = mask is None and _exp_is_safe(xp, q, k, scale, st)
+        empty = _softmax_cols_(xp, st, mask is not None, stable)
         pt = st if keep is None else st * keep
-        p = xp.swapaxes(pt, -1, -2)
-        o_shape = xp.broadcast_shapes(p.shape[:-2], v.shape[:-2]) + (p.shape[-2], v.shape[-1])
-        if order is None:
-            o = xp.matmul(p, v)
-        else:
-            buf = xp.empty(tuple(o_shape[i] for i in order), dtype=p.dtype)
-            inverse = [0] * len(order)
-            for i, a in enumerate(order):
-                inverse[a] = i
-            o = buf.transpose(inverse)
-            xp.matmul(p, v, out=o)
+        o = _matmul_in_order(xp, xp.swapaxes(pt, -1, -2), v, order)
+        ctx.order = order
         ctx.scale = scale
         ctx.keep = keep
         ctx.empty = empty
-        ctx.save_for_backward(q, k, v, mask, st)
+        ctx.save_for_backward(q, k, v, mask, st, o)
         if weights:
             return o, xp.swapaxes(st, -1, -2)
         return o
 
     @staticmethod
     def backward(ctx, go, gw=None):
-        q, k, v, mask, pt = ctx.saved_tensors
+        q, k, v, mask, pt, o = ctx.saved_tensors
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         if not _State.enabled:
             return _backward_arrays(ctx, go._data, None if gw is None else gw._data,
-                                    q._data, k._data, v._data, pt._data,
+                                    q._data, k._data, v._data, pt._data, o._data,
                                     need_q, need_k, need_v, need_mask)
         # create_graph: the same formulas with ember ops, on probabilities recomputed from
         # the graph-linked inputs so that their dependence on q, k and mask is recorded.
@@ -127,57 +115,157 @@ def _swap(xp, a):
     return a.reshape(a.shape + (1,)) if a.ndim == 1 else a
 
 
-def _softmax_cols_(xp, st, masked):
-    """Softmax over axis -2 of ``st`` (the transposed scores), in place. Returns a bool array
-    (..., 1, L) marking the queries whose scores were all -inf (their weights are set to 0),
-    or None when there are none."""
-    m = xp.max(st, axis=-2, keepdims=True)
+def _matmul_in_order(xp, a, b, order):
+    """``a @ b`` written into a buffer whose axes lie in memory in ``order`` (a permutation of
+    the result's axes; None: row-major), so that permuting the result by ``order`` gives a
+    contiguous array. Multi-head attention merges its heads that way, and its q, k and v are
+    views of such a layout, so their gradients are made in it too: the permute and reshape
+    that follow then need no copy (NOTE: three (N, L, E) copies less per backward in W5)."""
+    shape = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    if order is None or len(order) != len(shape):
+        return xp.matmul(a, b)
+    buf = xp.empty(tuple(shape[i] for i in order), dtype=xp.result_type(a, b))
+    inverse = [0] * len(order)
+    for i, axis in enumerate(order):
+        inverse[axis] = i
+    return xp.matmul(a, b, out=buf.transpose(inverse))
+
+
+def _times_c(xp, a, b):
+    """``a * b`` written C-contiguous whatever the layout of ``a`` (a transposed view)."""
+    out = xp.empty(xp.broadcast_shapes(a.shape, b.shape), dtype=a.dtype)
+    return xp.multiply(a, b, out=out)
+
+
+def _scores_t(xp, q, k, scale):
+    """The scaled scores, transposed: ``k @ (q * scale)^T`` of shape (..., S, L).
+
+    NOTE: the scaled queries are written C-contiguous as (..., E, L): OpenBLAS runs these
+    small per-head products about 2x faster on plain row-major operands than through a
+    transposed view (W5's (16, 4, 64, 32) heads, one thread: 125 us vs 280-310 us; the copy
+    of the queries costs ~20-70 us). When E >= S scaling the scores is cheaper than the copy.
+    """
+    qt = xp.swapaxes(q, -1, -2)
+    s = qt.dtype.type(scale)
+    if q.shape[-1] < k.shape[-2]:
+        return xp.matmul(k, _times_c(xp, qt, s))
+    st = xp.matmul(k, qt)
+    st *= s
+    return st
+
+
+def _exp_is_safe(xp, q, k, scale, st):
+    """Whether exp of the unmasked scores can be taken without subtracting their maximum.
+
+    By Cauchy-Schwarz every score is at most ``scale * max|q_l| * max|k_s|`` in magnitude;
+    below half the exponent range exp neither overflows (nor does a column sum of S of them)
+    nor underflows, and softmax is shift-invariant, so the result is the same within
+    rounding. NOTE: saves the max pass and the subtraction over the (..., S, L) scores, ~230
+    us of ~1 ms in a W5 attention forward; the two norms cost ~30 us (one thread)."""
+    if st.size == 0 or st.dtype.kind != "f":
+        return False
+    info = xp.finfo(st.dtype)
+    limit = 0.5 * min(math.log(float(info.max)) - math.log(st.shape[-2] + 1.0),
+                      -math.log(float(info.tiny)))
+    qq = xp.einsum("...le,...le->...l", q, q).max()
+    kk = xp.einsum("...se,...se->...s", k, k).max()
+    return bool(abs(scale) * math.sqrt(float(qq) * float(kk)) <= limit)
+
+
+def _softmax_cols_(xp, st, masked, stable):
+    """Softmax over axis -2 of ``st`` (the transposed scores), in place, shifted by each
+    column's maximum unless ``stable`` (see _exp_is_safe). Returns a bool array (..., 1, L)
+    marking the queries whose scores were all -inf (their weights are set to 0), or None
+    when there are none."""
     empty = None
-    if masked:
-        empty = xp.isneginf(m)
-        if empty.any():
-            m[empty] = 0
-        else:
-            empty = None
-    st -= m
+    if not stable:
+        m = xp.max(st, axis=-2, keepdims=True)
+        if masked:
+            empty = xp.isneginf(m)
+            if empty.any():
+                m[empty] = 0
+            else:
+                empty = None
+        st -= m
     xp.exp(st, out=st)
     # A product with a row of ones sums the columns 4-6x faster than sum(axis=-2) in NumPy.
     total = xp.matmul(xp.ones((1, st.shape[-2]), dtype=st.dtype), st)
     if empty is not None:
         total[empty] = 1
-    st /= total
+    # NOTE: a multiply by the reciprocal: ~80 us vs ~110 us for the division (W5 scores).
+    st *= xp.reciprocal(total, out=total)
     return empty
 
 
-def _backward_arrays(ctx, g, gw, q, k, v, pt, need_q, need_k, need_v, need_mask):
-    """The gradients on arrays (no create_graph), on the transposed layout (..., S, L)."""
+def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_mask):
+    """The gradients on arrays (no create_graph), on the transposed layout (..., S, L).
+
+    dS = P * (dP - r) with r = rowsum(dP * P) = rowsum(g * o) per query (as FlashAttention
+    does), so r comes from the small (..., L, Ev) arrays; the weights' own gradient adds
+    rowsum(gw * P). NOTE: without dropout or a weights gradient, ``dP - r`` is one product
+    ``[v, -1] @ [g, r]^T`` (E + 1 columns) on row-major copies: that replaces the product
+    with g read through a transposed view (2x slower) and the passes over the (..., S, L)
+    scores for r and the subtraction: 500 us vs 610 us on W5's heads, one thread. The score
+    scale goes into that copy of g, or onto dQ and dK (not onto dS: a pass over the scores
+    less, ~80 us)."""
     xp = ctx.xp
     keep = ctx.keep
     gv = gq = gk = gm = None
+    order = ctx.order
     if need_v:
         pdt = pt if keep is None else pt * keep
-        gv = _const(xp.matmul(pdt, g))
+        gv = _const(_matmul_in_order(xp, pdt, g, order))
     if need_q or need_k or need_mask:
-        gpt = xp.matmul(v, xp.swapaxes(g, -1, -2))
-        if keep is not None:
-            gpt *= keep
-        if gw is not None:
-            gpt += xp.swapaxes(gw, -1, -2)
-        # dS = P * (dP - rowsum(dP * P)), computed in dP's buffer.
-        # einsum makes no (S, L) temporary for the column dot products (2x faster here).
-        r = xp.einsum("...sl,...sl->...l", gpt, pt)[..., None, :]
-        gpt -= r
+        r = xp.einsum("...le,...le->...l", g, o)
+        s = g.dtype.type(ctx.scale)
+        if keep is None and gw is None:
+            # The score scale rides along in the copy of g when dS itself is not returned.
+            c = g.dtype.type(1) if need_mask else s
+            gpt = xp.matmul(_with_column(xp, v, -1),
+                            _with_row(xp, xp.swapaxes(g, -1, -2), r, c))
+            if not need_mask:
+                s = None
+        else:
+            gpt = xp.matmul(v, xp.swapaxes(g, -1, -2))
+            if keep is not None:
+                gpt *= keep
+            if gw is not None:
+                gwt = xp.swapaxes(gw, -1, -2)
+                gpt += gwt
+                r = r + xp.einsum("...sl,...sl->...l", gwt, pt)
+            gpt -= r[..., None, :]
         gpt *= pt
         if need_mask:
             gm = _const(xp.swapaxes(gpt, -1, -2))
-            gpt = gpt * gpt.dtype.type(ctx.scale)
-        else:
-            gpt *= gpt.dtype.type(ctx.scale)
         if need_q:
-            gq = _const(xp.matmul(xp.swapaxes(gpt, -1, -2), k))
+            gq = _matmul_in_order(xp, xp.swapaxes(gpt, -1, -2), k, order)
+            if s is not None:
+                gq *= s
+            gq = _const(gq)
         if need_k:
-            gk = _const(xp.matmul(gpt, q))
+            gk = _matmul_in_order(xp, gpt, q, order)
+            if s is not None:
+                gk *= s
+            gk = _const(gk)
     return gq, gk, gv, gm, None, None, None, None
+
+
+def _with_column(xp, a, value):
+    """(..., S, E) -> a row-major (..., S, E + 1) copy whose last column is ``value``."""
+    out = xp.empty(a.shape[:-1] + (a.shape[-1] + 1,), dtype=a.dtype)
+    out[..., :-1] = a
+    out[..., -1] = value
+    return out
+
+
+def _with_row(xp, a, row, c):
+    """(..., E, L) and (..., L) -> a row-major (..., E + 1, L) copy of ``a`` with ``row``
+    appended, both times ``c``."""
+    shape = xp.broadcast_shapes(a.shape[:-2], row.shape[:-1])
+    out = xp.empty(shape + (a.shape[-2] + 1, a.shape[-1]), dtype=a.dtype)
+    xp.multiply(a, c, out=out[..., :-1, :])
+    xp.multiply(row, c, out=out[..., -1, :])
+    return out
 
 
 def _probabilities(q, k, mask, scale, empty):

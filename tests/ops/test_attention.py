@@ -173,3 +173,47 @@ def test_errors():
              enable_gqa=True)
     with pytest.raises(ValueError, match="dropout_p"):
         sdpa(q, q, q, dropout_p=1.5)
+
+
+def test_large_scores_are_shifted_by_their_maximum():
+    """Scores too large for an unshifted exp take the max-subtracting softmax (and small ones
+    skip it); both agree with torch, in float64 and float32."""
+    from ember.ops import attention as A  # noqa: PLC0415
+
+    rng = numpy.random.default_rng(8)
+    q, k, v = (rng.standard_normal(s) for s in [(2, 3, 4, 6), (2, 3, 7, 6), (2, 3, 7, 5)])
+    # The bound on the scores is ~5.9 at factor 1; the limit ~43 in float32, ~354 in float64.
+    for dtype, factor, safe in [(numpy.float64, 1.0, True), (numpy.float64, 80.0, False),
+                                (numpy.float32, 1.0, True), (numpy.float32, 10.0, False)]:
+        arrays = [(q * factor).astype(dtype), k.astype(dtype), v.astype(dtype)]
+        st = numpy.empty((2, 3, 7, 4), dtype)
+        assert A._exp_is_safe(numpy, arrays[0], arrays[1], 6 ** -0.5, st) is safe
+        check_op(sdpa, None, inputs=arrays, dtype=dtype, gradcheck=dtype == numpy.float64)
+    # Non-finite values never skip the shift.
+    qn = q.copy()
+    qn[0, 0, 0, 0] = numpy.inf
+    assert not A._exp_is_safe(numpy, qn, k, 1.0, numpy.empty((2, 3, 7, 4)))
+
+
+@pytest.mark.parametrize("dropout, weights, masked, e", [
+    (0.0, False, False, 3), (0.0, True, False, 3), (0.0, False, True, 3),
+    (0.5, False, False, 3), (0.5, True, True, 3), (0.0, False, False, 9)])
+def test_array_backward_matches_composite_backward(dropout, weights, masked, e):
+    """The array backward (each of its branches: dropout, a gradient on the weights output,
+    a float mask, E >= S) against the create_graph one built from ember ops, on one graph
+    (so one dropout mask)."""
+    from ember.ops import attention as A  # noqa: PLC0415
+
+    rng = numpy.random.default_rng(9)
+    q, k, v = (ember.tensor(rng.standard_normal(s), requires_grad=True)
+               for s in [(2, 4, e), (2, 5, e), (2, 5, 3)])
+    m = ember.tensor(rng.standard_normal((4, 5)), requires_grad=True) if masked else None
+    ember.manual_seed(11)
+    out = A._sdpa("t", q, k, v, m, dropout, False, None, False, weights, None)
+    outs = list(out) if weights else [out]
+    gs = [ember.tensor(rng.standard_normal(tuple(o.shape))) for o in outs]
+    wrt = [q, k, v] + ([m] if masked else [])
+    fast = ember.autograd.grad(outs, wrt, gs, retain_graph=True)
+    slow = ember.autograd.grad(outs, wrt, gs, create_graph=True)
+    for a, b in zip(fast, slow):
+        numpy.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)

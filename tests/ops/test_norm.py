@@ -42,6 +42,18 @@ CASES = [
                                                  F, ember.tensor),
      lambda x: _bn_eval(x, torch.tensor(RV + 1, dtype=x.dtype), None, TF, torch.tensor),
      [(3, 3, 2)]),
+    # Batches of 4 and more with a spatial size take the path with per-channel (C, L) operands
+    # (_channel_operand); the cases above with 2-3 samples keep the plain broadcast.
+    ("bn_train_5d_plain", lambda x: F.batch_norm(x, None, None, training=True),
+     lambda x: TF.batch_norm(x, None, None, training=True), [(5, 2, 2, 3, 2)]),
+    ("bn_train_weight_only", lambda x, w: F.batch_norm(x, None, None, w, training=True),
+     lambda x, w: TF.batch_norm(x, None, None, w, training=True), [(6, 3, 4), (3,)]),
+    ("bn_train_bias_only", lambda x, b: F.batch_norm(x, None, None, None, b, training=True),
+     lambda x, b: TF.batch_norm(x, None, None, None, b, training=True), [(4, 3, 2, 2), (3,)]),
+    ("bn_eval_plain", lambda x: _bn_eval(x, None, None, F, ember.tensor),
+     lambda x: _bn_eval(x, None, None, TF, torch.tensor), [(5, 3, 3)]),
+    ("bn_eval_weight_only", lambda x, w: _bn_eval(x, w, None, F, ember.tensor),
+     lambda x, w: _bn_eval(x, w, None, TF, torch.tensor), [(4, 3, 2, 3), (3,)]),
     ("in", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
      lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), [(2, 3, 4, 2), (3,), (3,)]),
     ("in_eval", lambda x: F.instance_norm(x, ember.tensor(RM), ember.tensor(RV),
@@ -81,7 +93,8 @@ def test_float32(name, fn, tfn, specs):
 
 
 # These are affine in their only input: the second derivative is identically zero.
-SECOND = [c for c in CASES if c[0] not in ("in_eval", "bn_eval_frozen_weight")]
+SECOND = [c for c in CASES
+          if c[0] not in ("in_eval", "bn_eval_frozen_weight", "bn_eval_plain")]
 
 
 @pytest.mark.parametrize("name, fn, tfn, specs", SECOND, ids=[c[0] for c in SECOND])
@@ -108,11 +121,39 @@ def test_batch_norm_running_stats_follow_torch(momentum):
     trm, trv = torch.zeros(3), torch.ones(3)
     for _ in range(3):
         x = (rng.standard_normal((6, 3, 4)) * 2 + 1).astype(numpy.float32)
-        F.batch_norm(ember.tensor(x), erm, erv, training=True, momentum=momentum)
-        TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=momentum)
+        ey = F.batch_norm(ember.tensor(x), erm, erv, training=True, momentum=momentum)
+        ty = TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=momentum)
+        numpy.testing.assert_allclose(ey.numpy(), ty.numpy(), 1e-5, 1e-5)
     numpy.testing.assert_allclose(erm.numpy(), trm.numpy(), 1e-5, 1e-6)
     numpy.testing.assert_allclose(erv.numpy(), trv.numpy(), 1e-5, 1e-6)
     assert erm._version[0] == 3  # in-place updates are visible to autograd's version checks
+    # ... and normalize in eval mode as torch does (per-channel operands, batch of 6).
+    x = rng.standard_normal((6, 3, 4)).astype(numpy.float32)
+    numpy.testing.assert_allclose(F.batch_norm(ember.tensor(x), erm, erv).numpy(),
+                                  TF.batch_norm(torch.tensor(x), trm, trv).numpy(), 1e-5, 1e-5)
+
+
+def test_batch_norm_cumulative_average_and_float64_running_stats():
+    """momentum=None (a cumulative average, computed by the layer) and float64 running
+    statistics with a float32 input, on a batch large enough for the (C, L) operands."""
+    rng = numpy.random.default_rng(7)
+    e_bn = ember.nn.BatchNorm2d(3, momentum=None)
+    t_bn = torch.nn.BatchNorm2d(3, momentum=None)
+    for _ in range(3):
+        x = (rng.standard_normal((5, 3, 4, 4)) * 3 - 2).astype(numpy.float32)
+        e_bn(ember.tensor(x))
+        t_bn(torch.tensor(x))
+    numpy.testing.assert_allclose(e_bn.running_mean.numpy(), t_bn.running_mean.numpy(),
+                                  1e-5, 1e-6)
+    numpy.testing.assert_allclose(e_bn.running_var.numpy(), t_bn.running_var.numpy(),
+                                  1e-5, 1e-6)
+    x = rng.standard_normal((4, 3, 5)).astype(numpy.float32)
+    rm, rv = RM + 0.25, RV * 1.5
+    e = F.batch_norm(ember.tensor(x), ember.tensor(rm), ember.tensor(rv))
+    t = TF.batch_norm(torch.tensor(x), torch.tensor(rm, dtype=torch.float32),
+                      torch.tensor(rv, dtype=torch.float32))
+    assert e.dtype == ember.float32
+    numpy.testing.assert_allclose(e.numpy(), t.numpy(), 1e-5, 1e-6)
 
 
 def test_instance_norm_running_stats_are_batch_averages():
