@@ -3,12 +3,38 @@
 import os
 import platform
 import statistics
+import sys
 import time
 
 
 def setup_env():
     """Environment settings that must precede the first numpy import (see PERF-NOTES.md)."""
     os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+
+
+def early_threads(argv=None, default="2"):
+    """The value of ``--threads N`` on the command line, read before NumPy loads (OpenBLAS
+    takes its thread count from the environment when it starts)."""
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def per_call_cpu_seconds(fn, min_time=0.2):
+    """Process CPU seconds per call of ``fn`` (at least one call after two warm-up calls).
+    Steadier than wall time on a shared machine, but it counts every thread's time, so it
+    only compares like with like at one thread."""
+    for _ in range(2):
+        fn()
+    calls, start = 0, time.process_time()
+    while calls == 0 or time.process_time() - start < min_time:
+        fn()
+        calls += 1
+    return (time.process_time() - start) / calls
 
 
 def per_call_seconds(fn, min_time=0.2, max_calls=100000):
@@ -24,12 +50,14 @@ def per_call_seconds(fn, min_time=0.2, max_calls=100000):
             return elapsed / calls
 
 
-def interleaved(candidates, repeats=5, min_time=0.2):
-    """Median seconds per call for each named callable, run A B A B ... so drift hits all."""
+def interleaved(candidates, repeats=5, min_time=0.2, clock="wall"):
+    """Median seconds per call for each named callable, run A B A B ... so drift hits all;
+    ``clock="cpu"`` times process CPU time (see ``per_call_cpu_seconds``)."""
+    timer = per_call_cpu_seconds if clock == "cpu" else per_call_seconds
     samples = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
-            samples[name].append(per_call_seconds(fn, min_time))
+            samples[name].append(timer(fn, min_time))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

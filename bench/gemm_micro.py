@@ -13,28 +13,16 @@ shared machine but only meaningful with one thread.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
 
-def _early_threads():
-    """--threads N, read before NumPy loads, so OpenBLAS starts with N threads."""
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "1"
-
-
 if "numpy" not in sys.modules:  # run as a script: set BLAS up before NumPy loads
     _timing.setup_env()
-    os.environ["OPENBLAS_NUM_THREADS"] = _early_threads()
+    os.environ["OPENBLAS_NUM_THREADS"] = _timing.early_threads(default="1")
 
 import numpy  # noqa: E402
 import torch  # noqa: E402
@@ -61,21 +49,6 @@ def _products(lib, x, w, g, w_t):
     }
 
 
-def _time(candidates, repeats, clock, min_time):
-    if clock == "wall":
-        return _timing.interleaved(candidates, repeats, min_time)
-    samples = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
-            fn()
-            calls, start = 0, time.process_time()
-            while calls == 0 or time.process_time() - start < min_time:
-                fn()
-                calls += 1
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: statistics.median(v) for name, v in samples.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -99,8 +72,8 @@ def main(argv=None):
         theirs = _products(torch, torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g),
                            torch.from_numpy(w_t))
         for name in ours:
-            times = _time({"numpy": ours[name], "torch": theirs[name]}, args.repeats,
-                          args.clock, args.min_time)
+            times = _timing.interleaved({"numpy": ours[name], "torch": theirs[name]},
+                                        args.repeats, args.min_time, args.clock)
             a, b = times["numpy"] * 1e3, times["torch"] * 1e3
             results.append((f"{label}: {name}", a, b))
             print(f"| {label}: {name} | {a:.3f} | {b:.3f} | {a / b:.2f} |", flush=True)

@@ -18,27 +18,16 @@ wall time: far less disturbed by other processes on a shared machine, but only m
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
 
-def _early_threads(argv):
-    """--threads N, read before NumPy loads, so OpenBLAS and ember start with N threads."""
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "2"
-
-
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
 if "numpy" not in sys.modules:  # run as a script; imported by a test, leave the env alone
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = \
-        _early_threads(sys.argv)
+        _timing.early_threads()
 
 import numpy  # noqa: E402
 import torch  # noqa: E402
@@ -54,19 +43,7 @@ CASES = {  # name -> (ember / torch optimizer class name, options)
 
 
 def _interleaved(candidates, args):
-    if args.clock == "wall":
-        return _timing.interleaved(candidates, args.repeats, args.min_time)
-    samples = {name: [] for name in candidates}
-    for _ in range(args.repeats):
-        for name, fn in candidates.items():
-            for _ in range(2):
-                fn()
-            calls, start = 0, time.process_time()
-            while time.process_time() - start < args.min_time:
-                fn()
-                calls += 1
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+    return _timing.interleaved(candidates, args.repeats, args.min_time, args.clock)
 
 
 def make_optimizers(case, scale=1.0):

@@ -17,25 +17,14 @@ something with one thread (OpenBLAS threads spin while they wait).
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
 
-def _early_threads():
-    """--threads N, read before NumPy loads, so OpenBLAS starts with N threads too."""
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "2"
-
-
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
-os.environ["OPENBLAS_NUM_THREADS"] = _early_threads()
+os.environ["OPENBLAS_NUM_THREADS"] = _timing.early_threads()
 
 import numpy  # noqa: E402
 import torch  # noqa: E402
@@ -48,19 +37,7 @@ SEQ, BATCH, HIDDEN, VOCAB, CLASSES = 64, 32, 128, 5000, 2
 
 
 def _interleaved(candidates):
-    if _ARGS.clock == "wall":
-        return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time)
-    samples = {name: [] for name in candidates}
-    for _ in range(_ARGS.repeats):
-        for name, fn in candidates.items():
-            for _ in range(2):
-                fn()
-            calls, start = 0, time.process_time()
-            while time.process_time() - start < _ARGS.min_time:
-                fn()
-                calls += 1
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+    return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time, _ARGS.clock)
 
 
 def _race(name, e_fn, t_fn):
