@@ -17,24 +17,13 @@ steadier on a shared machine) and reports the median of the repeats.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
 
-def _early_threads(argv):
-    """--threads, read before NumPy loads (OpenBLAS takes its count from the environment)."""
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "2"
-
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _timing.early_threads())
 os.environ.setdefault("OMP_NUM_THREADS", os.environ["OPENBLAS_NUM_THREADS"])
 _timing.setup_env()  # OPENBLAS_CORETYPE before NumPy loads (PERF-NOTES.md)
 
@@ -49,19 +38,7 @@ SEQ, BATCH, D_MODEL, HEADS, FF, VOCAB, CLASSES = 64, 16, 128, 4, 512, 5000, 10
 
 
 def _interleaved(candidates):
-    """_timing.interleaved, or the same on process CPU time (--clock cpu)."""
-    if _ARGS.clock == "wall":
-        return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time)
-    samples = {name: [] for name in candidates}
-    for _ in range(_ARGS.repeats):
-        for name, fn in candidates.items():
-            fn()
-            calls, start = 0, time.process_time()
-            while calls == 0 or time.process_time() - start < _ARGS.min_time:
-                fn()
-                calls += 1
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+    return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time, _ARGS.clock)
 
 
 def _race(name, e_fn, t_fn):

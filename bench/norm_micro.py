@@ -15,23 +15,13 @@ turns on the cores) and reports the median of the repeats.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import _timing  # noqa: E402
 
 
-def _early_threads(argv):
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "1"
-
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _timing.early_threads(default="1"))
 _timing.setup_env()
 
 import numpy  # noqa: E402
@@ -106,20 +96,6 @@ def _cases(only):
     return out
 
 
-def _cpu_interleaved(candidates, repeats, min_time):
-    """Like _timing.interleaved, on process CPU time: the median seconds per call."""
-    samples = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
-            fn()
-            calls, start = 0, time.process_time()
-            while calls == 0 or time.process_time() - start < min_time:
-                fn()
-                calls += 1
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -130,10 +106,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(_timing.machine_line(), f"| threads {args.threads} | clock {args.clock}")
-    timer = _timing.interleaved if args.clock == "wall" else _cpu_interleaved
     for name, shape, fe, ft, params, bwd in _cases(args.only):
         run_e, run_t = _pair(shape, fe, ft, params, bwd)
-        r = timer({"ember": run_e, "torch": run_t}, args.repeats, args.min_time)
+        r = _timing.interleaved({"ember": run_e, "torch": run_t}, args.repeats, args.min_time,
+                                args.clock)
         print(f"{name:48s} ember {r['ember'] * 1e3:8.3f} ms  torch {r['torch'] * 1e3:8.3f} ms"
               f"  ratio {r['ember'] / r['torch']:5.2f}", flush=True)
     print("load average at end:", f"{os.getloadavg()[0]:.2f}")
