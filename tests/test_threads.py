@@ -76,3 +76,21 @@ def test_default_count_reads_the_environment(monkeypatch):
     monkeypatch.delenv("EMBER_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert threads._default_count() == 1
+
+
+def test_nested_parallel_runs_inline_instead_of_deadlocking(monkeypatch):
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    out = numpy.zeros(40)
+
+    def inner(start, stop):
+        out[start:stop] += 1
+
+    def outer(start, stop):
+        threads.parallel(lambda a, b: inner(start + a, start + b), stop - start)
+
+    done = threading.Event()
+    runner = threading.Thread(target=lambda: (threads.parallel(outer, 40), done.set()),
+                              daemon=True)
+    runner.start()
+    assert done.wait(10), "nested parallel() deadlocked"
+    numpy.testing.assert_array_equal(out, numpy.ones(40))

@@ -203,12 +203,33 @@ def parallel(job, n, grain=1, xp=None):
     The parts must write disjoint memory. With one part (small ``n``, one thread, or a
     non-NumPy ``xp``) the job runs once, on the caller, with BLAS untouched.
     """
-    if xp is not None and xp.__name__ != "numpy":
-        job(0, n)
+    if (xp is not None and xp.__name__ != "numpy") or getattr(_INSIDE, "active", False):
+        job(0, n)  # a job that itself calls parallel() runs its inner work inline
         return
     bounds = split(n, grain)
     if len(bounds) == 1:
         job(0, n)
         return
-    with blas_threads(1):
-        _pool().run(job, bounds)
+    _INSIDE.active = True
+    try:
+        with blas_threads(1):
+            _pool().run(_marked(job), bounds)
+    finally:
+        _INSIDE.active = False
+
+
+# Set on every thread while it runs a part: a nested parallel() must not queue work for the
+# pool and wait on it, since the workers that would take it may be the ones waiting.
+_INSIDE = threading.local()
+
+
+def _marked(job):
+    def run(start, stop):
+        was = getattr(_INSIDE, "active", False)
+        _INSIDE.active = True
+        try:
+            job(start, stop)
+        finally:
+            _INSIDE.active = was
+
+    return run
