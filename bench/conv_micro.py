@@ -1,11 +1,13 @@
 """Micro-benchmark: ember's conv2d / max_pool2d (forward + backward) against PyTorch eager on the
 LeNet shapes of workload W2 (batch 64, 1x28x28; conv 1->16 3x3 pad 1, relu, maxpool 2,
-conv 16->32 3x3 pad 1, relu, maxpool 2, flatten, linear 1568->128, relu, linear 128->10).
+conv 16->32 3x3 pad 1, relu, maxpool 2, flatten, linear 1568->128, relu, linear 128->10) and
+the convs of W3's residual blocks (batch 32, 32 -> 32 channels, 32x32, 3x3 pad 1).
 
     python bench/conv_micro.py [--threads 2] [--repeats 5] [--cpu-time] [--im2col]
 
-``--threads`` sets both PyTorch's threads and OpenBLAS's (OPENBLAS_NUM_THREADS, which must be
-set before NumPy loads, so it is read from the command line first). ``--cpu-time`` times by the
+``--threads`` sets PyTorch's threads, ember's (``ember.set_num_threads``: the batch of a conv or
+pool is split over that many threads) and OpenBLAS's (OPENBLAS_NUM_THREADS, which must be set
+before NumPy loads, so it is read from the command line first). ``--cpu-time`` times by the
 process's CPU time instead of the wall clock: on a shared machine it is steadier for one
 thread, but it counts every thread's time, so it means nothing for ratios at 2 threads.
 ``--im2col`` adds a column for ember with its stride-1 'same' conv path switched off.
@@ -178,13 +180,16 @@ def main():
                         help="also time ember with its 'same' conv path off (before/after)")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
+    ember.set_num_threads(args.threads)  # ember's split kernels and OpenBLAS, like torch's
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
+          f"ember threads {ember.get_num_threads()}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
           f"clock {'process CPU time' if args.cpu_time else 'wall'}")
     _conv_case(64, 1, 16, 28, False, rng)
     _conv_case(64, 16, 32, 14, True, rng)
+    _conv_case(32, 32, 32, 32, True, rng)  # W3's residual blocks
     _pool_case(64, 16, 28, rng)
     _pool_case(64, 32, 14, rng)
     _lenet_case(rng)

@@ -5,7 +5,8 @@ Two ways to compute, both GEMMs over the batch:
 1. Stride 1 with the output as large as the input ('same': 3x3 with padding 1, padding='same',
    1x1), the common case, see ``_same`` below: the column matrix is made from shifted copies of
    whole flattened planes, chunk by chunk of the batch so that each chunk's GEMM reads it from
-   the L2 cache, and is never kept between forward and backward.
+   the L2 cache, and is never kept between forward and backward. Forward, input and weight
+   gradient split the batch over ember's threads (backend/threads.py).
 2. Everything else (strides, other paddings), general im2col over the whole batch:
 
 - ``_im2col`` pads the input once and copies an ``as_strided`` window view ordered
@@ -35,12 +36,14 @@ test the first path, double-backward checks the second. Both paths are chosen by
 alone, so the Functions of one graph always agree on which one they use.
 """
 
+import functools
 import itertools
 import threading
 
 from ember import errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function
+from ember.backend import threads
 from ember.tensor import Tensor
 
 _State = grad_mode._State
@@ -214,9 +217,43 @@ def _weight_grad_arrays(xp, col, gy2, w_shape, g):
 # Result (bench/conv_micro.py --threads 1 --cpu-time --im2col): conv 16->32 forward+backward
 # 20.0 -> 10.9 ms (PyTorch 5.7), forward 5.1 -> 3.3 (1.6); conv 1->16 fwd+weight grad 3.2 ->
 # 3.1 (2.0); LeNet step 46.2 -> 38.0 ms (PyTorch 25.9), i.e. 1.79x -> 1.47x PyTorch.
+#
+# Threads: forward, input gradient and weight gradient each split the batch into contiguous
+# parts, one per ember thread (_over_batch, backend/threads.py), each part running its own
+# chunks (own scratch buffer, BLAS on one thread) into disjoint slices of the output; the
+# weight gradient sums per-part partial results at the end. With one thread nothing changes.
+# NOTE (measured on the shared 2-core machine under load average 2.3-3.3 from other
+# processes, so only the best of 60-80 interleaved single calls shows what a free second core
+# gives; wall clock, 1 -> 2 ember threads, three runs): W3's 32->32 32x32 batch 32 forward
+# 9.9 -> 6.7 ms in the best run (1.2-1.5x across runs), input gradient 8.8 -> 5.2 (1.3-1.7x),
+# weight gradient 9.4 -> 5.2 (1.3-1.8x); LeNet conv 16->32 forward 1.7 -> 1.4 ms in the best
+# run but 0.84-1.2x across runs, its gradients 0.93-1.23x. Splitting costs no CPU time of its
+# own: two parts run one after the other took as long as one (0.63 vs 0.65 ms, conv 1->16
+# forward). Not measured on an idle machine (none was to be had).
+# - tried and dropped: no column matrix at all, the conv as 9 GEMMs per chunk of a zero-padded
+#   channels-first copy of x, accumulated in place by cblas_sgemm (beta=1, through ctypes):
+#   the GEMMs with K = C_in run slower than one with K = 9*C_in, which ate the copies saved:
+#   W3's 32->32 forward no faster (median 14.8 vs 14.9 ms), LeNet conv 16->32 2.4 -> 4.1 ms,
+#   conv 1->16 0.5 -> 1.3 (minimums, 1 thread).
 
 _CHUNK_BYTES = 1 << 20
 _WGRAD_SPLIT = 4096
+_WGRAD_PER_SAMPLE_ROWS = 128
+# NOTE: a batch is split over ember's threads (backend/threads.py) in parts of at least this
+# many bytes of columns. A split costs more than the ~20 us of a dispatch: the two threads
+# hand the GIL to each other around each of a part's ~20 NumPy calls, and under load each
+# hand-over waits for a wake-up. LeNet conv1's forward (1.8 MB of columns, 0.39 ms) took
+# 0.60 ms in two parts of 32 samples (the caller's part 0.52 ms of it); conv2 (7.2 MB) and
+# W3's convs (38 MB) gain, see the NOTE above.
+_SPLIT_BYTES = 2 << 20
+# NOTE: a part of a split batch runs in chunks of up to 4 MB of columns (_PART_CHUNK_BYTES)
+# rather than 1 MB: each NumPy call of a part hands the GIL over once, and fewer, larger calls
+# made the split pay. Best of 30 calls (OPENBLAS_NUM_THREADS=1, load ~1-2), 1 MB chunks on
+# one thread vs 1 MB / 4 MB chunks in two parts: LeNet conv2 forward 1.78 vs 2.12 / 1.70
+# ms, input gradient 1.67 vs 1.84 / 1.40, weight gradient 2.28 vs 2.28 / 1.67; W3's 32->32
+# forward 11.5 vs 8.7 / 7.0, input gradient 9.9 vs 7.5 / 7.3, weight gradient 10.5 vs 7.7 /
+# 8.0. One thread keeps 1 MB chunks (GEMMs on L2-resident columns, see above).
+_PART_CHUNK_BYTES = 4 << 20
 
 
 def _same(g):
@@ -225,35 +262,48 @@ def _same(g):
     return g.out_size == g.in_size and all(s == 1 for s in g.stride)
 
 
-def _offsets(g):
-    """Per kernel offset (row-major): its displacement per axis and in the flattened plane."""
-    plane = [1] * len(g.k)
-    for i in reversed(range(len(g.k) - 1)):
-        plane[i] = plane[i + 1] * g.in_size[i + 1]
-    out = []
-    for offs in itertools.product(*(range(kk) for kk in g.k)):
-        disp = tuple(j * d - lo for j, d, lo in zip(offs, g.dilation, g.pad_lo))
-        out.append((disp, sum(a * p for a, p in zip(disp, plane))))
-    return out
-
-
 def _outside(a, s):
     """The positions along an axis of size s whose read at displacement a falls outside."""
     return slice(0, min(-a, s)) if a < 0 else slice(max(s - a, 0), s)
 
 
-def _zero_outside_cols(cols, g):
-    """Zero the padding reads in ``cols`` (C, *K, B, *S): one strided fill per axis and
-    kernel index along it."""
-    nd = len(g.k)
+@functools.lru_cache(maxsize=256)
+def _plan(in_size, k, dilation, pad_lo):
+    """What the shifted copies need of a geometry, worked out once per geometry (it cost
+    ~0.1 ms of Python per chunk): per kernel offset (row-major) its displacement per axis and
+    in the flattened plane, and the index tuples of the padding reads, as (axis, kernel
+    index along it, slice of positions) to be placed into an array's index."""
+    nd = len(k)
+    plane = [1] * nd
+    for i in reversed(range(nd - 1)):
+        plane[i] = plane[i + 1] * in_size[i + 1]
+    offsets = []
+    for offs in itertools.product(*(range(kk) for kk in k)):
+        disp = tuple(j * d - lo for j, d, lo in zip(offs, dilation, pad_lo))
+        offsets.append((disp, sum(a * p for a, p in zip(disp, plane))))
+    outside = []
     for i in range(nd):
-        for j in range(g.k[i]):
-            a = j * g.dilation[i] - g.pad_lo[i]
+        for j in range(k[i]):
+            a = j * dilation[i] - pad_lo[i]
             if a:
-                index = [slice(None)] * cols.ndim
-                index[1 + i] = j
-                index[nd + 2 + i] = _outside(a, g.in_size[i])
-                cols[tuple(index)] = 0
+                outside.append((i, j, _outside(a, in_size[i])))
+    return tuple(offsets), tuple(outside)
+
+
+def _offsets(g):
+    """Per kernel offset (row-major): its displacement per axis and in the flattened plane."""
+    return _plan(g.in_size, g.k, g.dilation, g.pad_lo)[0]
+
+
+def _zero_padding_reads(a, lead, g):
+    """Zero the entries of ``a`` (``lead`` axes, *K, one axis, *S) that read padding: one
+    strided fill per axis and kernel index along it (6 for 3x3 with padding 1)."""
+    nd = len(g.k)
+    for i, j, positions in _plan(g.in_size, g.k, g.dilation, g.pad_lo)[1]:
+        index = [slice(None)] * a.ndim
+        index[lead + i] = j
+        index[lead + nd + 1 + i] = positions
+        a[tuple(index)] = 0
 
 
 def _same_cols(x, g, buf):
@@ -268,33 +318,57 @@ def _same_cols(x, g, buf):
             cols[:, k, :, : max(sp - s, 0)] = src[:, :, s:]
         else:
             cols[:, k, :, min(-s, sp):] = src[:, :, : max(sp + s, 0)]
-    _zero_outside_cols(cols.reshape((c,) + g.k + (bsz,) + g.in_size), g)
+    _zero_padding_reads(cols.reshape((c,) + g.k + (bsz,) + g.in_size), 1, g)
     return cols
 
 
+def _over_batch(xp, job, n, sample_bytes):
+    """``job(start, stop)`` over parts of the batch on ember's threads (one part, on the
+    caller, with one thread or a small batch).
+
+    NOTE: NumPy releases the GIL in the copies and GEMMs of a part, so two parts run side by
+    side; numbers in the NOTEs at _CHUNK_BYTES and _SPLIT_BYTES."""
+    threads.parallel(job, n, max(1, _SPLIT_BYTES // max(sample_bytes, 1)), xp)
+
+
 def _same_forward(xp, x, w, b, g):
-    """y = conv(x, w) + b, chunk by chunk of the batch."""
+    """y = conv(x, w) + b, chunk by chunk of the batch, parts of the batch on ember's
+    threads.
+
+    NOTE: with one group the bias rides in the GEMM, as a column of W against a row of ones
+    under the chunk's columns: adding it to y afterwards was a pass over the whole output,
+    0.30 ms of LeNet conv1's 0.67 ms forward (0.10 ms for conv2)."""
     n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
     sp, kk = _prod(g.in_size), _prod(g.k)
     ckg, cog = c * kk // groups, cout // groups
+    fused = b is not None and groups == 1
     wm = w.reshape(groups, cog, ckg)
+    if fused:
+        wm = xp.concatenate([wm, b.reshape(1, cout, 1)], axis=2)
+    rows = wm.shape[2]  # per group: C*K/g, plus the row of ones
     y = xp.empty((n, groups, cog, sp), dtype=x.dtype)
-    bsz = _chunk(n, c * kk * sp * x.itemsize)
-    buf = _scratch(xp, c * kk * bsz * sp, x.dtype)
-    for lo in range(0, n, bsz):
-        xs = x[lo:lo + bsz]
-        m = xs.shape[0]
-        cols = _same_cols(xs, g, buf)
-        # each sample's (C*K/g, S) block has row stride B*S: BLAS takes it as it is
-        xp.matmul(wm, cols.reshape(groups, ckg, m, sp).transpose(2, 0, 1, 3), out=y[lo:lo + m])
-    y = y.reshape(n, cout, sp)
-    if b is not None:
-        y += b.reshape(cout, 1)
+    sample = c * kk * sp * x.itemsize
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, (c * kk + fused) * bsz * sp, x.dtype)
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            _same_cols(x[lo:lo + m], g, buf)
+            if fused:
+                buf[c * kk * m * sp:(c * kk + 1) * m * sp] = 1
+            cols = buf[: groups * rows * m * sp].reshape(groups, rows, m, sp)
+            # each sample's (C*K/g, S) block has row stride B*S: BLAS takes it as it is
+            xp.matmul(wm, cols.transpose(2, 0, 1, 3), out=y[lo:lo + m])
+        if b is not None and not fused:
+            y[start:stop].reshape(stop - start, cout, sp)[...] += b.reshape(cout, 1)
+
+    _over_batch(xp, job, n, sample)
     return y.reshape((n, cout) + g.out_size)
 
 
 _SCRATCH = threading.local()
-_SCRATCH_MAX = 4 << 20
+_SCRATCH_MAX = 8 << 20  # a part's chunk (_PART_CHUNK_BYTES) plus the forward's row of ones
 
 
 def _scratch(xp, size, dtype):
@@ -317,78 +391,127 @@ def _scratch(xp, size, dtype):
     return buf[:size]
 
 
-def _chunk(n, per_sample_bytes):
-    return max(1, min(n, _CHUNK_BYTES // max(per_sample_bytes, 1)))
+def _chunk(n, per_sample_bytes, part=None):
+    """Samples per chunk: about _CHUNK_BYTES of columns, or _PART_CHUNK_BYTES when ``part``
+    (the job's sample count) is one part of a batch split over threads."""
+    limit = _CHUNK_BYTES if part is None or part >= n else _PART_CHUNK_BYTES
+    return max(1, min(part if part is not None else n, limit // max(per_sample_bytes, 1)))
 
 
 def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
     """sum over chunks of cols (C*K, B*S) @ gy_chunk^T (B*S, C_out), per group, the columns
     made again chunk by chunk (cheaper than keeping prod(K) copies of x from the forward).
-    Returns (gw, gb): with ``bias`` gb is the bias gradient, summed from the same transposed
-    chunks, else None."""
+    Each part of the batch (one per thread) sums its own; the parts' sums are added at the
+    end. Returns (gw, gb): with ``bias`` gb is the bias gradient, else None."""
     n, cout, groups = gy.shape[0], gy.shape[1], g.groups
     c = w_shape[1] * groups
     sp, kk = _prod(g.in_size), _prod(g.k)
     ckg, cog = c * kk // groups, cout // groups
-    bsz = _chunk(n, c * kk * sp * gy.itemsize)
-    buf = _scratch(xp, c * kk * bsz * sp, gy.dtype)
-    gwt = xp.zeros((groups, ckg, cog), dtype=gy.dtype)
-    gb = xp.zeros(cout, dtype=gy.dtype) if bias else None
-    part = xp.empty_like(gwt)
+    sample = c * kk * sp * gy.itemsize
     gy = gy.reshape(n, cout, sp)
-    for lo in range(0, n, bsz):
-        m = min(bsz, n - lo)
-        cols = _same_cols(x[lo:lo + m], g, buf).reshape(groups, ckg, m * sp)
-        gyc = xp.ascontiguousarray(gy[lo:lo + m].swapaxes(0, 1)).reshape(groups, cog, m * sp)
+    per_sample = ckg < _WGRAD_PER_SAMPLE_ROWS
+    sums = {}
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, c * kk * bsz * sp, gy.dtype)
+        gwt = xp.zeros((groups, ckg, cog), dtype=gy.dtype)
+        gb = xp.zeros(cout, dtype=gy.dtype) if bias else None
+        part = None if per_sample else xp.empty_like(gwt)
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            cols = _same_cols(x[lo:lo + m], g, buf)
+            if per_sample:
+                _wgrad_per_sample(xp, cols, gy[lo:lo + m], gwt, gb, groups)
+                continue
+            cols = cols.reshape(groups, ckg, m * sp)
+            gyc = xp.ascontiguousarray(gy[lo:lo + m].swapaxes(0, 1)).reshape(groups, cog,
+                                                                             m * sp)
+            if bias:
+                gb += gyc.reshape(cout, m * sp).sum(axis=1)
+            # NOTE: a long inner dimension with few rows and columns (LeNet conv1: 9 x 50176
+            # @ 50176 x 16) measured 2x slower in OpenBLAS than the same sum in pieces of ~4k.
+            for k0 in range(0, m * sp, _WGRAD_SPLIT):
+                k1 = k0 + _WGRAD_SPLIT
+                xp.matmul(cols[:, :, k0:k1], gyc[:, :, k0:k1].swapaxes(1, 2), out=part)
+                gwt += part
+        sums[start] = (gwt, gb)
+
+    _over_batch(xp, job, n, sample)
+    parts = [sums[start] for start in sorted(sums)]
+    gwt, gb = parts[0]
+    for other_w, other_b in parts[1:]:
+        gwt += other_w
         if bias:
-            gb += gyc.reshape(cout, m * sp).sum(axis=1)
-        # NOTE: a long inner dimension with few rows and columns (LeNet conv1: 9 x 50176 @
-        # 50176 x 16) measured 2x slower in OpenBLAS than the same sum in pieces of ~4k.
-        for k0 in range(0, m * sp, _WGRAD_SPLIT):
-            k1 = k0 + _WGRAD_SPLIT
-            xp.matmul(cols[:, :, k0:k1], gyc[:, :, k0:k1].swapaxes(1, 2), out=part)
-            gwt += part
+            gb += other_b
     gw = xp.ascontiguousarray(gwt.swapaxes(1, 2)).reshape(w_shape)
     return gw, gb
+
+
+def _wgrad_per_sample(xp, cols, gy, gwt, gb, groups):
+    """Add one chunk's weight gradient to ``gwt`` (groups, C*K/g, C_out/g) as a GEMM per
+    sample, cols (C*K, B, S) @ gy[b]^T (S, C_out), each read where it lies, then summed over
+    the chunk; and the bias gradient to ``gb`` (unless None).
+
+    NOTE: for few rows (C*K/g < _WGRAD_PER_SAMPLE_ROWS) this measured 2.5-4x faster than a
+    transposed copy of gy and one long GEMM (LeNet conv1, 9 rows: 0.53 -> 0.21 ms per chunk
+    of 37 samples; the 3->32 stem of W3, 27 rows: 0.91 -> 0.24 ms), and 1.1x slower at 144
+    rows (LeNet conv2)."""
+    ck, m, sp = cols.shape[0] * cols.shape[1], cols.shape[2], cols.shape[3]
+    cout = gy.shape[1]
+    ckg, cog = ck // groups, cout // groups
+    per = xp.matmul(cols.reshape(groups, ckg, m, sp).transpose(2, 0, 1, 3),
+                    gy.reshape(m, groups, cog, sp).transpose(0, 1, 3, 2))
+    gwt += per.sum(axis=0)
+    if gb is not None:
+        gb += gy.sum(axis=2).sum(axis=0)
 
 
 def _same_input_grad(xp, gy, w, b, g):
     """conv's input gradient, chunk by chunk of the batch: gcol = W^T gy per sample with rows
     ordered (offset, channel), its padding reads zeroed, then each offset's slab added to gx
     shifted back by the offset. The zeroed entries are the only ones a shift carries across a
-    row, plane or channel, so each add is one slice of every sample's whole (C*S) gradient."""
+    row, plane or channel, so each add is one slice of every sample's whole (C*S) gradient.
+    Parts of the batch run on ember's threads."""
     n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
     c, cog, sp, kk = cin_g * groups, cout // groups, _prod(g.in_size), _prod(g.k)
     span = cin_g * sp
     # W^T with rows (offset, channel): a tiny copy, then one GEMM per sample and group
     wt = w.reshape(groups, cog, cin_g, kk).transpose(0, 3, 2, 1).reshape(groups, kk * cin_g, cog)
     gy = gy.reshape(n, groups, cog, sp)
-    gx = xp.zeros((n, groups, span), dtype=gy.dtype)
-    bsz = _chunk(n, c * kk * sp * gy.itemsize)
-    buf = _scratch(xp, bsz * kk * c * sp, gy.dtype)
+    gx = xp.empty((n, groups, span), dtype=gy.dtype)
+    sample = c * kk * sp * gy.itemsize
     offsets = _offsets(g)
-    for lo in range(0, n, bsz):
-        m = min(bsz, n - lo)
-        gcol = buf[: m * kk * c * sp].reshape(m, groups, kk * cin_g, sp)
-        xp.matmul(wt, gy[lo:lo + m], out=gcol)
-        slabs = gcol.reshape((m, groups, kk, cin_g) + g.in_size)
-        for k, (disp, _) in enumerate(offsets):
-            for i, a in enumerate(disp):
-                if a:
-                    index = (slice(None), slice(None), k) + (slice(None),) * (1 + i)
-                    slabs[index + (_outside(a, g.in_size[i]),)] = 0
-        flat = gcol.reshape(m, groups, kk, span)
-        dst = gx[lo:lo + m]
-        for k, (_, s) in enumerate(offsets):
-            if s >= span or -s >= span:
-                continue
-            if s >= 0:
-                dst[..., s:] += flat[:, :, k, : span - s]
+    # offset k's slab is added to gx shifted by s: the first offset that covers the whole
+    # plane (s == 0, the centre tap of an odd kernel with 'same' padding) is copied instead,
+    # which spares the zero fill of gx.
+    first = next((k for k, (_, s) in enumerate(offsets) if s == 0), None)
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, bsz * kk * c * sp, gy.dtype)
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            gcol = buf[: m * kk * c * sp].reshape(m, groups, kk * cin_g, sp)
+            xp.matmul(wt, gy[lo:lo + m], out=gcol)
+            _zero_padding_reads(gcol.reshape((m, groups) + g.k + (cin_g,) + g.in_size), 2, g)
+            flat = gcol.reshape(m, groups, kk, span)
+            dst = gx[lo:lo + m]
+            if first is None:
+                dst[...] = 0
             else:
-                dst[..., : span + s] += flat[:, :, k, -s:]
-    gx = gx.reshape(n, c, sp)
-    if b is not None:
-        gx += b.reshape(c, 1)
+                dst[...] = flat[:, :, first]
+            for k, (_, s) in enumerate(offsets):
+                if k == first or s >= span or -s >= span:
+                    continue
+                if s >= 0:
+                    dst[..., s:] += flat[:, :, k, : span - s]
+                else:
+                    dst[..., : span + s] += flat[:, :, k, -s:]
+            if b is not None:
+                dst.reshape(m, c, sp)[...] += b.reshape(c, 1)
+
+    _over_batch(xp, job, n, sample)
     return gx.reshape((n, c) + g.in_size)
 
 

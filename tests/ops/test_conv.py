@@ -255,12 +255,14 @@ def test_same_path_conv2d(x_shape, w_shape, kwargs, chunk_bytes, monkeypatch):
     check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
 
 
-def test_same_path_weight_grad_remakes_columns(monkeypatch):
+@pytest.mark.parametrize("per_sample_rows", [0, 1 << 20])
+def test_same_path_weight_grad_remakes_columns(per_sample_rows, monkeypatch):
     """The weight gradient remakes the columns chunk by chunk; 7 samples in chunks of 2
     leave a short last chunk."""
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 3 * 9 * 25 * 8 * 2)
+    monkeypatch.setattr(conv_ops, "_WGRAD_PER_SAMPLE_ROWS", per_sample_rows)
     rng = numpy.random.default_rng(1)
     x, w = rng.standard_normal((7, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
     gy = rng.standard_normal((7, 4, 5, 5))
@@ -302,4 +304,54 @@ def test_same_path_noncontiguous_input():
 def test_same_path_float32_lenet_conv1():
     """LeNet's first conv (1 input channel, 28 x 28): more samples per chunk."""
     check_op(ember.conv2d, [(64, 1, 28, 28), (16, 1, 3, 3), (16,)], torch_fn=F.conv2d,
+             kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)
+
+
+# ---- the same path split over threads (parts of the batch side by side) ------------------------
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", SAME[:4] + [
+    ((1, 3, 5, 6), (4, 3, 3, 3), {"padding": 1}),  # batch 1: one part
+    ((7, 2, 4, 5), (3, 2, 3, 3), {"padding": 1}),  # odd batch, parts of 4 and 3
+])
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 1])
+@pytest.mark.parametrize("per_sample_rows", [0, 1 << 20])
+def test_same_path_split_over_threads(x_shape, w_shape, kwargs, chunk_bytes, per_sample_rows,
+                                      monkeypatch):
+    """Forced with a tiny split size: forward, input and weight gradients (partial sums
+    added) by parts, chunked within each part or not, the weight gradient by one GEMM per
+    chunk or per sample."""
+    from ember.backend import threads
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    monkeypatch.setattr(conv_ops, "_SPLIT_BYTES", 1)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_ops, "_PART_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_ops, "_WGRAD_PER_SAMPLE_ROWS", per_sample_rows)
+    check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
+
+
+def test_same_path_split_transpose(monkeypatch):
+    """The transposed conv runs the input-gradient kernel forward, bias added by parts."""
+    from ember.backend import threads
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    monkeypatch.setattr(conv_ops, "_SPLIT_BYTES", 1)
+    check_op(ember.conv_transpose2d, [(5, 4, 5, 6), (4, 3, 3, 3), (3,)],
+             torch_fn=F.conv_transpose2d, kwargs={"padding": 1})
+    check_op(ember.conv_transpose2d, [(3, 4, 5, 5), (4, 1, 3, 3), (2,)],
+             torch_fn=F.conv_transpose2d, kwargs={"padding": 1, "groups": 2})
+
+
+def test_same_path_split_double_backward_and_float32(monkeypatch):
+    from ember.backend import threads
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    monkeypatch.setattr(conv_ops, "_SPLIT_BYTES", 1)
+    check_double_backward(lambda x, w, b: ember.conv2d(x, w, b, padding=1) ** 2,
+                          [(3, 2, 4, 5), (3, 2, 3, 3), (3,)])
+    check_op(ember.conv2d, [(9, 16, 14, 14), (32, 16, 3, 3), (32,)], torch_fn=F.conv2d,
              kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)

@@ -71,6 +71,81 @@ def test_max_pool_float32_lenet_shape():
              kwargs={"kernel_size": 2, "return_indices": True}, dtype=numpy.float32)
 
 
+# ---- the tiling fast path (stride == kernel, no padding or dilation, sizes divisible) -------
+
+TILES = [
+    ("max_pool2d", (3, 2, 6, 8), {"kernel_size": 2}),  # odd batch
+    ("max_pool2d", (1, 3, 6, 6), {"kernel_size": 3}),  # k > 2: small int codes
+    ("max_pool2d", (2, 2, 6, 4), {"kernel_size": (3, 2)}),
+    ("max_pool2d", (2, 2, 4, 6), {"kernel_size": (1, 3)}),  # an axis that is not reduced
+    ("max_pool2d", (2, 2, 4, 6), {"kernel_size": 2, "stride": 2, "ceil_mode": True}),
+    ("max_pool1d", (3, 2, 8), {"kernel_size": 4}),
+    ("max_pool3d", (2, 2, 4, 4, 6), {"kernel_size": 2}),
+    ("max_pool3d", (1, 2, 2, 6, 4), {"kernel_size": (1, 3, 2)}),
+]
+
+
+@pytest.mark.parametrize("name, shape, kwargs", TILES)
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_max_pool_tiles(name, shape, kwargs, return_indices):
+    from ember.ops import pool as pool_ops
+
+    assert pool_ops._tiles(pool_ops._geometry(name, len(shape) - 2, shape[2:],
+                                              kwargs["kernel_size"], kwargs.get("stride"), 0,
+                                              1, False))
+    kwargs = dict(kwargs, return_indices=return_indices)
+    check_op(getattr(ember, name), [], torch_fn=getattr(F, name), kwargs=kwargs,
+             inputs=[_distinct(shape)])
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 8, 6), (1, 2, 4, 4), (64, 2, 4, 4)])
+def test_max_pool_tiles_split_over_threads(shape, monkeypatch):
+    """Parts of the batch on two threads (forced with a tiny split size): odd, 1 and many."""
+    from ember.backend import threads
+    from ember.ops import pool as pool_ops
+
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    monkeypatch.setattr(pool_ops, "_SPLIT_BYTES", 1)
+    for k in (2, (2, 3)):
+        check_op(ember.max_pool2d, [], torch_fn=F.max_pool2d, inputs=[_distinct(shape)],
+                 kwargs={"kernel_size": k, "return_indices": True})
+
+
+def test_max_pool_tiles_ties_nan_and_float32():
+    """Ties (zeros after a ReLU) go to the first maximum in row-major order, like PyTorch; a
+    NaN makes its window's value NaN."""
+    rng = numpy.random.default_rng(3)
+    x = numpy.maximum(rng.standard_normal((4, 3, 8, 8)), 0).astype(numpy.float32)
+    x[0, 0, :2, :2] = [[1.0, 2.0], [2.0, 0.5]]
+    x[0, 1, :3, :3] = 7.0
+    for k in (2, 3, (1, 2)):
+        xs = x[..., :6, :6] if k == 3 else x
+        e = ember.tensor(xs, requires_grad=True)
+        t = torch.tensor(xs, requires_grad=True)
+        ey, ei = ember.max_pool2d(e, k, return_indices=True)
+        ty, ti = F.max_pool2d(t, k, return_indices=True)
+        g = rng.standard_normal(ty.shape).astype(numpy.float32)
+        ey.backward(ember.tensor(g))
+        ty.backward(torch.tensor(g))
+        numpy.testing.assert_array_equal(ey.detach().numpy(), ty.detach().numpy())
+        numpy.testing.assert_array_equal(ei.numpy(), ti.numpy())
+        numpy.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+    x[1, 2, 0, 1] = numpy.nan
+    y = ember.max_pool2d(ember.tensor(x), 2).numpy()
+    assert numpy.isnan(y[1, 2, 0, 0]) and numpy.isnan(y).sum() == 1
+
+
+def test_max_pool_tiles_noncontiguous_input():
+    check_op(lambda x: ember.max_pool2d(x.transpose(2, 3), 2), [], inputs=[_distinct((3, 2, 6, 8))],
+             torch_fn=lambda x: F.max_pool2d(x.transpose(2, 3), 2))
+
+
+def test_max_pool_tiles_double_backward():
+    for k in (2, 3):
+        x = ember.tensor(_distinct((3, 2, 6, 6)), requires_grad=True)
+        assert ember.autograd.gradgradcheck(lambda x, k=k: ember.max_pool2d(x, k) ** 2, [x])
+
+
 AVG2D = [
     ((2, 3, 6, 6), {"kernel_size": 2}),
     ((2, 3, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
