@@ -65,3 +65,22 @@ def machine_line():
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, load average {load:.2f}")
+
+
+def write_section(path, title, body):
+    """Replace (or append) the '## title' section of a markdown file, keeping the rest; the
+    file is replaced atomically."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    marker = f"## {title}\n"
+    start = text.find(marker)
+    section = marker + "\n" + body.rstrip("\n") + "\n\n"
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(marker))
+        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text.rstrip("\n") + "\n")
+    os.replace(tmp, path)

@@ -68,9 +68,9 @@ def main(argv=None):
     text = "\n".join(lines)
     print(text)
     if args.write:
-        from bench import overhead  # noqa: PLC0415
+        from bench import _timing  # noqa: PLC0415
 
-        overhead._write_section(args.write, "Gradient checkpointing", text)
+        _timing.write_section(args.write, "Gradient checkpointing", text)
     return rows
 
 

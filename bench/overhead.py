@@ -108,24 +108,7 @@ def main(argv=None):
     print(header)
     print(table)
     if args.write:
-        _write_section(args.write, "Eager overhead", header + "\n\n" + table)
-
-
-def _write_section(path, title, body):
-    """Replace (or append) the '## title' section of a markdown file."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    marker = f"## {title}\n"
-    start = text.find(marker)
-    section = marker + "\n" + body + "\n\n"
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(marker))
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        _timing.write_section(args.write, "Eager overhead", header + "\n\n" + table)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench import measure  # noqa: E402
+from bench import _timing, measure  # noqa: E402
 from bench.workloads import common  # noqa: E402
 
 NAMES = {"ember": "ember", "torch": "PyTorch", "jax": "JAX"}
@@ -212,24 +212,6 @@ def machine_description():
             f"Python {platform.python_version()}, NumPy {numpy_version}")
 
 
-def write_section(path, title, body):
-    """Replace (or append) the '## title' section of a markdown file, keeping the rest."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    marker = f"## {title}\n"
-    start = text.find(marker)
-    section = marker + "\n" + body.rstrip("\n") + "\n\n"
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(marker))
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text.rstrip("\n") + "\n")
-    os.replace(tmp, path)
-
-
 def _csv(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -302,7 +284,7 @@ def main(argv=None):
     )
     body = header + "\n\n" + "\n\n".join(tables) + "\n\n**Start-up and size**\n\n" + startup
     if not args.no_write:
-        write_section(args.write, args.section, body)
+        _timing.write_section(args.write, args.section, body)
         print(f"wrote the '{args.section}' section of {args.write}")
     if args.json:
         raw.update(imports=imports, sizes={fw: sizes[fw][0] for fw in frameworks},
