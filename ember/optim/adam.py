@@ -62,16 +62,22 @@ class Adam(optimizer.Optimizer):
 
         def update(blocks, scratch):
             p, g, m, v = blocks[:4]
-            if shrink is not None:
-                p *= shrink
             # a second temporary holds -grad / grad + l2 * param when those are asked for
-            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            g = _decayed_grad(xp, p, g, shrink, l2, maximize, scratch[-1])
             _adam_moments(xp, m, v, g, beta1, beta2, scratch[0])
             if len(blocks) == 5:
                 v = xp.maximum(blocks[4], v, out=blocks[4])
             _adam_apply(xp, p, m, v, step_size, bias_correction2_sqrt, eps, scratch[0])
 
         self._apply(update, arrays, 2 if maximize or l2 != 0 else 1)
+
+
+def _decayed_grad(xp, p, g, shrink, l2, maximize, out):
+    """Shrink ``p`` in place by the decoupled decay factor (None: no decoupled decay) and return
+    the gradient the moments use (``optimizer.working_grad``: L2 decay, maximize)."""
+    if shrink is not None:
+        p *= shrink
+    return optimizer.working_grad(xp, p, g, l2, maximize, out=out)[0]
 
 
 def _adam_moments(xp, m, v, g, beta1, beta2, scratch):

@@ -1,7 +1,7 @@
 """NAdam: Adam with Nesterov momentum (Dozat, 2016)."""
 
 from ember.backend import devices
-from ember.optim import optimizer
+from ember.optim import adam, optimizer
 
 
 class NAdam(optimizer.Optimizer):
@@ -72,13 +72,9 @@ class NAdam(optimizer.Optimizer):
 
         def update(blocks, scratch):
             p, g, m, v = blocks
-            if shrink is not None:
-                p *= shrink
-            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            g = adam._decayed_grad(xp, p, g, shrink, l2, maximize, scratch[-1])
             tmp, denom = scratch[0], scratch[1]
-            optimizer.lerp_(xp, m, g, 1 - beta1, tmp)
-            v *= beta2
-            optimizer.add_square_(xp, v, g, 1 - beta2, tmp)
+            adam._adam_moments(xp, m, v, g, beta1, beta2, tmp)
             xp.divide(v, 1 - beta2**step, out=denom)
             xp.sqrt(denom, out=denom)
             denom += eps

@@ -3,7 +3,7 @@
 import math
 
 from ember.backend import devices
-from ember.optim import optimizer
+from ember.optim import adam, optimizer
 
 
 class RAdam(optimizer.Optimizer):
@@ -68,13 +68,9 @@ class RAdam(optimizer.Optimizer):
 
         def update(blocks, scratch):
             p, g, m, v = blocks
-            if shrink is not None:
-                p *= shrink
-            g, _ = optimizer.working_grad(xp, p, g, l2, maximize, out=scratch[-1])
+            g = adam._decayed_grad(xp, p, g, shrink, l2, maximize, scratch[-1])
             tmp, step_ = scratch[0], scratch[1]
-            optimizer.lerp_(xp, m, g, 1 - beta1, tmp)
-            v *= beta2
-            optimizer.add_square_(xp, v, g, 1 - beta2, tmp)
+            adam._adam_moments(xp, m, v, g, beta1, beta2, tmp)
             xp.divide(m, bias_correction1, out=step_)
             step_ *= lr
             if rect is not None:
