@@ -84,3 +84,13 @@ def write_section(path, title, body):
     with open(tmp, "w") as f:
         f.write(text.rstrip("\n") + "\n")
     os.replace(tmp, path)
+
+
+def add_timing_args(parser, threads=2, repeats=5, min_time=0.2):
+    """The options every micro-benchmark takes: --threads, --repeats, --min-time, --clock."""
+    parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--min-time", type=float, default=min_time, help="seconds per sample")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or process CPU time (meaningful with --threads 1)")
+    return parser

@@ -156,10 +156,7 @@ def _w5_case(rng, dropout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    _timing.add_timing_args(parser)
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)

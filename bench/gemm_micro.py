@@ -51,10 +51,7 @@ def _products(lib, x, w, g, w_t):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    parser.add_argument("--min-time", type=float, default=0.1, help="seconds per sample")
+    _timing.add_timing_args(parser, threads=1, repeats=7, min_time=0.1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)

@@ -98,11 +98,8 @@ def _cases(only):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--min-time", type=float, default=0.2)
+    _timing.add_timing_args(ap, threads=1)
     ap.add_argument("--only", choices=["ln", "bn"])
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(_timing.machine_line(), f"| threads {args.threads} | clock {args.clock}")

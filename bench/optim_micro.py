@@ -79,11 +79,7 @@ def race(case, args, scale=1.0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or process CPU time (meaningful with --threads 1)")
+    _timing.add_timing_args(parser)
     parser.add_argument("--cases", default="W1,W4,W5", help="comma-separated subset of W1,W4,W5")
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -111,11 +111,7 @@ def _w4_case(rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or process CPU time (meaningful with --threads 1)")
+    _timing.add_timing_args(parser)
     parser.add_argument("--cases", default="LSTM,GRU,RNN,LSTM-bidir,W4",
                         help="comma-separated subset of LSTM,GRU,RNN,LSTM-bidir,W4")
     args = parser.parse_args(namespace=_ARGS)
