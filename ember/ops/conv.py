@@ -237,6 +237,7 @@ def _weight_grad_arrays(xp, col, gy2, w_shape, g):
 #   conv 1->16 0.5 -> 1.3 (minimums, 1 thread).
 
 _CHUNK_BYTES = 1 << 20
+_ROWS_MIN_K = 48  # see the NOTE at _row_plan
 _WGRAD_SPLIT = 4096
 _WGRAD_PER_SAMPLE_ROWS = 128
 # NOTE: a batch is split over ember's threads (backend/threads.py) in parts of at least this
@@ -333,11 +334,14 @@ def _over_batch(xp, job, n, sample_bytes):
 
 def _same_forward(xp, x, w, b, g):
     """y = conv(x, w) + b, chunk by chunk of the batch, parts of the batch on ember's
-    threads.
+    threads. 1-D and 2-D convs take the row-shift path (_rows_forward); 3-D ones the
+    column matrix of _same_cols.
 
     NOTE: with one group the bias rides in the GEMM, as a column of W against a row of ones
     under the chunk's columns: adding it to y afterwards was a pass over the whole output,
     0.30 ms of LeNet conv1's 0.67 ms forward (0.10 ms for conv2)."""
+    if len(g.k) <= 2 and w.shape[1] * g.k[-1] >= _ROWS_MIN_K:
+        return _rows_forward(xp, x, w, b, g)
     n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
     sp, kk = _prod(g.in_size), _prod(g.k)
     ckg, cog = c * kk // groups, cout // groups
@@ -364,6 +368,116 @@ def _same_forward(xp, x, w, b, g):
             y[start:stop].reshape(stop - start, cout, sp)[...] += b.reshape(cout, 1)
 
     _over_batch(xp, job, n, sample)
+    return y.reshape((n, cout) + g.out_size)
+
+
+# ---- the row-shift forward (1-D and 2-D) ------------------------------------------------------
+#
+# Only the kernel's last axis is materialised: per chunk, ``k[-1]`` copies of each flattened
+# plane shifted along the row (kernel width) into a buffer T (B, C*k[-1] (+1), L), each with a
+# margin of zeros before and after the plane (L = S + 2*margin) and its wrapped reads (the
+# entries a row shift takes from the neighbouring row) zeroed. A kernel offset along the
+# leading axis (kernel height) shifts by whole rows, which never wrap: its block of the column
+# matrix is then a view of T, (C*k[-1], S) at a column offset with row stride L, reads of
+# padding falling into the margins. So a 3x3 kernel is 3 GEMMs with K = 3*C_in on views of
+# 3 copies of x, summed, instead of one GEMM with K = 9*C_in on 9 copies plus zero fills.
+# The bias rides in the first GEMM against a row of ones in T (one group).
+#
+# NOTE (measured, 1 thread, process CPU time, shared 2-core Xeon, L2 2 MB; see the NOTE at
+# _CHUNK_BYTES for the old path): W3's 32->32 32x32, one sample: the 9-copy columns plus the
+# K=289 GEMM 354-392 us (min), 401-449 (median); 3 row copies plus 3 K=96 GEMMs and their adds
+# 225-311 / 292-319 us. The GEMMs alone: 3 x K=96 216-230 us, 1 x K=289 246-251 us.
+# Whole forward calls (interleaved, 9 rounds, 1 thread, CPU time, load 0.8-0.9; min / median,
+# ms, 9-copy path -> row-shift path): W3 32->32 32x32 b32 9.48/10.74 -> 8.17/9.24; LeNet conv
+# 16->32 14x14 b64 1.88/2.60 -> 1.49/2.20; but W3's stem 3->32 (K = 9 per GEMM) 1.09/1.51 ->
+# 1.84/1.99 and LeNet conv 1->16 (K = 3) 0.43/0.50 -> 1.40/1.48: tiny-K GEMMs and the adds of
+# their products cost more than the copies saved, hence _ROWS_MIN_K (C_in/g * k[-1] >= 48).
+# W3 step (wall, best of 5 steps, 3 interleaved rounds) 166-203 ->
+# 162-179 ms: within the machine's noise, consistent with ~1.5 ms per block conv forward.
+# The weight and input gradients still use _same_cols (not converted: no time left to measure).
+# - tried and dropped: one as_strided copy of a zero-padded chunk instead of the 9 shifted
+#   copies and zero fills: slower (W3 sample 98 vs 70 us, LeNet conv2 chunk 142 vs 82 us; the
+#   copy's inner runs are one output row); the shifted copies taken from per-variant padded
+#   sources (flat margins, wrapped columns zeroed in the small source, no fills on the columns):
+#   no faster in isolation or in the W3 step; precomputed fill indices: within noise; keeping
+#   the forward's columns for the weight gradient (38 MB per W3 block conv): the forward doubled
+#   (10.7 -> 22.9 ms, a fresh 38 MB buffer is page-faulted in) for 0.5-1 ms saved in the weight
+#   gradient; the input gradient as the forward conv of gy with the flipped kernel: same at
+#   32->32, 1.6-3.5x slower for fewer input channels.
+
+
+@functools.lru_cache(maxsize=256)
+def _row_plan(in_size, k, dilation, pad_lo):
+    """What the row-shift forward needs of a (1-D or 2-D) geometry: the margin, per index
+    along the kernel's last axis its (destination, source) ranges and the positions of its
+    wrapped reads, and per offset along the leading axis its shift of the flattened plane."""
+    sp, width = _prod(in_size), in_size[-1]
+    lead = [0]
+    if len(k) == 2:
+        lead = [(j * dilation[0] - pad_lo[0]) * width for j in range(k[0])]
+    margin = max(abs(s) for s in lead)
+    copies = []
+    for j in range(k[-1]):
+        a = j * dilation[-1] - pad_lo[-1]
+        q0, q1 = min(max(-a, 0), sp), max(min(sp - a, sp), 0)
+        q1 = max(q1, q0)
+        copies.append((margin + q0, margin + q1, q0 + a, q1 + a,
+                       _outside(a, width) if a and len(k) == 2 else None))
+    head = margin + max(c[0] - margin for c in copies)
+    tail = margin + min(c[1] - margin for c in copies)
+    return margin, sp + 2 * margin, head, tail, tuple(copies), tuple(lead)
+
+
+def _rows_forward(xp, x, w, b, g):
+    """_same_forward for 1-D and 2-D convs (see the comment above _row_plan)."""
+    n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
+    cin_g, cog, kl = c // groups, cout // groups, g.k[-1]
+    sp, kk = _prod(g.in_size), _prod(g.k)
+    margin, length, head, tail, copies, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    fused = b is not None and groups == 1
+    # per leading offset o: (groups, C_out/g, C_in/g * k[-1]), the bias column on o = 0
+    wm = w.reshape(groups, cog, cin_g, len(lead), kl).transpose(3, 0, 1, 2, 4)
+    wm = xp.ascontiguousarray(wm).reshape(len(lead), groups, cog, cin_g * kl)
+    w0 = xp.concatenate([wm[0], b.reshape(1, cout, 1)], axis=2) if fused else wm[0]
+    rows = c * kl + fused
+    y = xp.empty((n, groups, cog, sp), dtype=x.dtype)
+    xs = x.reshape(n, c, sp)
+    sample = rows * length * x.itemsize
+    extra = cout * sp if len(lead) > 1 else 0  # the product of each further GEMM
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, (rows * length + extra) * bsz, x.dtype)
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            t = buf[: m * rows * length].reshape(m, rows, length)
+            t[:, :, :head] = 0
+            t[:, :, tail:] = 0
+            if fused:
+                t[:, c * kl] = 1
+            tc = t[:, : c * kl].reshape(m, c, kl, length)
+            src = xs[lo:lo + m]
+            for j, (d0, d1, s0, s1, wrapped) in enumerate(copies):
+                if d1 > d0:
+                    tc[:, :, j, d0:d1] = src[:, :, s0:s1]
+                if wrapped is not None:
+                    plane = tc[:, :, j, margin:margin + sp].reshape((m, c) + g.in_size)
+                    plane[..., wrapped] = 0
+            out = y[lo:lo + m]
+            for o, s in enumerate(lead):
+                view = t[:, : rows if o == 0 else c * kl, margin + s:margin + s + sp]
+                view = view.reshape(m, groups, -1, sp) if groups > 1 else view[:, None]
+                if o == 0:
+                    xp.matmul(w0, view, out=out)
+                else:
+                    part = buf[m * rows * length: m * rows * length + m * cout * sp]
+                    part = part.reshape(m, groups, cog, sp)
+                    xp.matmul(wm[o], view, out=part)
+                    out += part
+            if b is not None and not fused:
+                out.reshape(m, cout, sp)[...] += b.reshape(cout, 1)
+
+    _over_batch(xp, job, n, c * kk * sp * x.itemsize)
     return y.reshape((n, cout) + g.out_size)
 
 

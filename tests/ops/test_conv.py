@@ -355,3 +355,79 @@ def test_same_path_split_double_backward_and_float32(monkeypatch):
                           [(3, 2, 4, 5), (3, 2, 3, 3), (3,)])
     check_op(ember.conv2d, [(9, 16, 14, 14), (32, 16, 3, 3), (32,)], torch_fn=F.conv2d,
              kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)
+
+
+# ---- the row-shift forward (1-D and 2-D 'same' convs with C_in/groups * k[-1] >= _ROWS_MIN_K) ---
+
+ROWS = SAME + [
+    ((1, 3, 5, 7), (4, 3, 3, 3), {"padding": 1}),  # batch 1, odd sizes
+    ((3, 2, 1, 6), (3, 2, 3, 3), {"padding": 1}),  # one row: every vertical tap reads padding
+    ((2, 2, 6, 1), (3, 2, 3, 3), {"padding": 1}),  # one column: every horizontal tap wraps
+    ((2, 2, 7, 6), (4, 2, 5, 3), {"padding": (2, 1)}),  # 5 row offsets, asymmetric
+    ((2, 2, 6, 7), (3, 2, 4, 4), {"padding": "same", "dilation": (1, 2)}),  # pads lo != hi
+    ((2, 4, 5, 5), (4, 1, 3, 3), {"padding": 1, "groups": 4}),  # depthwise
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", ROWS)
+@pytest.mark.parametrize("rows_min_k, chunk_bytes", [(0, 1 << 20), (0, 1), (1 << 30, 1)])
+def test_same_path_rows_forward(x_shape, w_shape, kwargs, rows_min_k, chunk_bytes,
+                                monkeypatch):
+    """The row-shift forward forced on (0) or off (1 << 30) for any channel count, in one
+    chunk or one sample per chunk; with and without bias (fused as a row of ones)."""
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", rows_min_k)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
+    check_op(ember.conv2d, [x_shape, w_shape], torch_fn=F.conv2d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((3, 4, 7), (5, 4, 3), {"padding": 1}),
+    ((2, 4, 9), (4, 2, 5), {"padding": "same", "dilation": 2, "groups": 2}),
+    ((2, 2, 1), (3, 2, 3), {"padding": 1}),
+])
+def test_same_path_rows_forward_conv1d(x_shape, w_shape, kwargs, monkeypatch):
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", 0)
+    check_op(ember.conv1d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv1d, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("x_shape", [(7, 3, 5, 6), (1, 3, 5, 6)])
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 1])
+def test_same_path_rows_forward_split_over_threads(x_shape, chunk_bytes, monkeypatch):
+    """Parts of 4 and 3 samples (or one part) on two threads, chunked or not, float64 and
+    float32 against torch, and double backward through the row-shift forward."""
+    from ember.backend import threads
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", 0)
+    monkeypatch.setattr(conv_ops, "_SPLIT_BYTES", 1)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_ops, "_PART_CHUNK_BYTES", chunk_bytes)
+    shapes = [x_shape, (4, 3, 3, 3), (4,)]
+    check_op(ember.conv2d, shapes, torch_fn=F.conv2d, kwargs={"padding": 1})
+    rng = numpy.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(numpy.float32) for s in shapes)
+    got = ember.conv2d(ember.tensor(x), ember.tensor(w), ember.tensor(b), padding=1).numpy()
+    want = F.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
+    numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    check_double_backward(lambda x, w, b: ember.conv2d(x, w, b, padding=1),
+                          [(x_shape[0], 3, 3, 4), (4, 3, 3, 3), (4,)])
+
+
+def test_same_path_rows_forward_lenet_conv2_float32():
+    """LeNet's conv 16->32 (C_in * k[-1] = 48) takes the row-shift path by default."""
+    from ember.ops import conv as conv_ops
+
+    assert 16 * 3 >= conv_ops._ROWS_MIN_K
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((9, 16, 14, 14)).astype(numpy.float32)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(numpy.float32) * 0.1
+    b = rng.standard_normal(32).astype(numpy.float32)
+    got = ember.conv2d(ember.tensor(x), ember.tensor(w), ember.tensor(b), padding=1).numpy()
+    want = F.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
+    numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
