@@ -238,6 +238,7 @@ def _weight_grad_arrays(xp, col, gy2, w_shape, g):
 
 _CHUNK_BYTES = 1 << 20
 _ROWS_MIN_K = 48  # see the NOTE at _row_plan
+_ROWS_MIN_GRAD = 96  # the same for both gradients, see the NOTE at _rows_weight_grad
 _WGRAD_SPLIT = 4096
 _WGRAD_PER_SAMPLE_ROWS = 128
 # NOTE: a batch is split over ember's threads (backend/threads.py) in parts of at least this
@@ -394,7 +395,7 @@ def _same_forward(xp, x, w, b, g):
 # their products cost more than the copies saved, hence _ROWS_MIN_K (C_in/g * k[-1] >= 48).
 # W3 step (wall, best of 5 steps, 3 interleaved rounds) 166-203 ->
 # 162-179 ms: within the machine's noise, consistent with ~1.5 ms per block conv forward.
-# The weight and input gradients still use _same_cols (not converted: no time left to measure).
+# The weight and input gradients use T too (_rows_weight_grad, _rows_input_grad, NOTE there).
 # - tried and dropped: one as_strided copy of a zero-padded chunk instead of the 9 shifted
 #   copies and zero fills: slower (W3 sample 98 vs 70 us, LeNet conv2 chunk 142 vs 82 us; the
 #   copy's inner runs are one output row); the shifted copies taken from per-variant padded
@@ -433,7 +434,7 @@ def _rows_forward(xp, x, w, b, g):
     n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
     cin_g, cog, kl = c // groups, cout // groups, g.k[-1]
     sp, kk = _prod(g.in_size), _prod(g.k)
-    margin, length, head, tail, copies, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    margin, length, _, _, _, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
     fused = b is not None and groups == 1
     # per leading offset o: (groups, C_out/g, C_in/g * k[-1]), the bias column on o = 0
     wm = w.reshape(groups, cog, cin_g, len(lead), kl).transpose(3, 0, 1, 2, 4)
@@ -450,19 +451,9 @@ def _rows_forward(xp, x, w, b, g):
         buf = _scratch(xp, (rows * length + extra) * bsz, x.dtype)
         for lo in range(start, stop, bsz):
             m = min(bsz, stop - lo)
-            t = buf[: m * rows * length].reshape(m, rows, length)
-            t[:, :, :head] = 0
-            t[:, :, tail:] = 0
+            t = _row_copies(xs[lo:lo + m], buf[: m * rows * length], rows, g)
             if fused:
                 t[:, c * kl] = 1
-            tc = t[:, : c * kl].reshape(m, c, kl, length)
-            src = xs[lo:lo + m]
-            for j, (d0, d1, s0, s1, wrapped) in enumerate(copies):
-                if d1 > d0:
-                    tc[:, :, j, d0:d1] = src[:, :, s0:s1]
-                if wrapped is not None:
-                    plane = tc[:, :, j, margin:margin + sp].reshape((m, c) + g.in_size)
-                    plane[..., wrapped] = 0
             out = y[lo:lo + m]
             for o, s in enumerate(lead):
                 view = t[:, : rows if o == 0 else c * kl, margin + s:margin + s + sp]
@@ -479,6 +470,25 @@ def _rows_forward(xp, x, w, b, g):
 
     _over_batch(xp, job, n, c * kk * sp * x.itemsize)
     return y.reshape((n, cout) + g.out_size)
+
+
+def _row_copies(src, buf, rows, g):
+    """T of the comment above _row_plan for the planes ``src`` (B, C, S) in ``buf``: returned
+    as (B, rows, L), rows >= C*k[-1]; rows past C*k[-1] are left to the caller."""
+    m, c, sp = src.shape
+    kl = g.k[-1]
+    margin, length, head, tail, copies, _ = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    t = buf.reshape(m, rows, length)
+    t[:, :, :head] = 0
+    t[:, :, tail:] = 0
+    tc = t[:, : c * kl].reshape(m, c, kl, length)
+    for j, (d0, d1, s0, s1, wrapped) in enumerate(copies):
+        if d1 > d0:
+            tc[:, :, j, d0:d1] = src[:, :, s0:s1]
+        if wrapped is not None:
+            plane = tc[:, :, j, margin:margin + sp].reshape((m, c) + g.in_size)
+            plane[..., wrapped] = 0
+    return t
 
 
 _SCRATCH = threading.local()
@@ -516,7 +526,10 @@ def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
     """sum over chunks of cols (C*K, B*S) @ gy_chunk^T (B*S, C_out), per group, the columns
     made again chunk by chunk (cheaper than keeping prod(K) copies of x from the forward).
     Each part of the batch (one per thread) sums its own; the parts' sums are added at the
-    end. Returns (gw, gb): with ``bias`` gb is the bias gradient, else None."""
+    end. Returns (gw, gb): with ``bias`` gb is the bias gradient, else None. 1-D and 2-D convs
+    with C_in/g * k[-1] >= _ROWS_MIN_GRAD take _rows_weight_grad instead."""
+    if len(g.k) <= 2 and w_shape[1] * g.k[-1] >= _ROWS_MIN_GRAD:
+        return _rows_weight_grad(xp, x, gy, w_shape, g, bias)
     n, cout, groups = gy.shape[0], gy.shape[1], g.groups
     c = w_shape[1] * groups
     sp, kk = _prod(g.in_size), _prod(g.k)
@@ -562,6 +575,104 @@ def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
     return gw, gb
 
 
+# NOTE (1 thread, process CPU time, in-process interleaved old/new, min / median ms, the other
+# helper's load 0.7-1.9 on the 2 cores, so differences under ~10% are noise):
+# - weight gradient, W3 32->32 32x32 b32: 12.96/13.91 -> 11.82/12.83 and 11.93/13.47 ->
+#   11.27/13.00. The GEMM per sample T (96 x 1024) @ G (1024 x 96) took 146-164 us against
+#   190 us for the old (288 x 1024) @ (1024 x 32); the same product as G @ T^T or T @ G^T
+#   (no transposing copy of gy) 195-227 us, and gy (C_out x S) @ view_o^T per leading offset
+#   (no G) made the whole gradient 13.4 vs 9.8 ms. The bias as a reduction of the transposed
+#   gy cost 1.3 ms (strided), hence the row of ones.
+# - input gradient, same shape: 9.34/11.57 -> 8.11/10.60 and 8.71/11.53 -> 7.95/9.30 (its GEMM:
+#   (288 x 32) @ (32 x 1024) 265 us per sample, (96 x 96) @ (96 x 1024) 202 us, and 3 shifted
+#   adds of C_in*S instead of 9); 64->64 16x16 b16: 3.27/4.23 -> 3.10/3.86.
+# - W3 block conv forward+backward 34.50/41.26 -> 29.78/38.37 and 28.74/37.84 -> 32.10/34.81
+#   ms (25 and 15 rounds of 3 calls); W3 step (old/new gradient functions swapped in one
+#   process, rounds of 3 steps) 209.96/238.80 -> 206.30/230.08, 179.39/222.23 -> 174.68/202.19.
+# - LeNet's conv 16->32 14x14 b64 (C_in * k[-1] = 48, planes of 196): no gain in either
+#   gradient (weight 2.16/2.78 -> 1.92/2.55 but 3.34/3.47 -> 3.48/3.74 and 2.99/3.34 ->
+#   3.05/3.57; input 1.53/2.14 -> 1.58/2.32, 2.39/2.48 -> 2.53/2.72), hence _ROWS_MIN_GRAD = 96
+#   (it and W3's stem keep _same_cols).
+# - tried and dropped: the input gradient's centre copy (shift 0) as its own GEMM written into
+#   gx (no copy of it from P), the others' into P: 8.20/9.52 vs 7.95/9.30.
+def _rows_weight_grad(xp, x, gy, w_shape, g, bias=False):
+    """_same_weight_grad for 1-D and 2-D convs, with the row shifts of the forward's buffer T
+    (the comment above _row_plan) and the leading kernel offsets' shifts moved onto gy:
+
+        gw[co, (ci, j), o] = sum_p T[(ci, j), p] * gy[co, p - lead_o]
+
+    so per sample one GEMM T (C*k[-1], S) @ G (S, k[0]*C_out) per group, G holding k[0] copies
+    of gy^T shifted by whole rows (zero where the shift leaves the plane); summed over samples.
+    Only T's interior is read (its margins are zeros). With one group the bias gradient rides
+    in the GEMM: a row of ones in T against the unshifted copy of gy."""
+    n, cout, groups = gy.shape[0], gy.shape[1], g.groups
+    cin_g, kl = w_shape[1], g.k[-1]
+    c, cog, sp = cin_g * groups, cout // groups, _prod(g.in_size)
+    margin, length, _, _, _, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    k0 = len(lead)
+    c0 = lead.index(0) if 0 in lead else None
+    fused = bias and groups == 1 and c0 is not None
+    rows = c * kl + fused
+    xs = x.reshape(n, c, sp)
+    gys = gy.reshape(n, groups, cog, sp)
+    gsize = (k0 + (c0 is None)) * cout * sp  # G, plus gy^T when no block is unshifted
+    sample = (rows * length + gsize) * x.itemsize
+    sums = {}
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, (rows * length + gsize) * bsz, x.dtype)
+        gwt = xp.zeros((groups, rows // groups, k0 * cog), dtype=x.dtype)
+        part = xp.empty((bsz,) + gwt.shape, dtype=x.dtype)
+        gb = xp.zeros(cout, dtype=x.dtype) if bias and not fused else None
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            t = _row_copies(xs[lo:lo + m], buf[: m * rows * length], rows, g)
+            if fused:
+                t[:, c * kl, margin:margin + sp] = 1
+            t = t[:, :, margin:margin + sp].reshape(m, groups, rows // groups, sp)
+            at = m * rows * length
+            gg = buf[at: at + m * sp * k0 * cout].reshape(m, sp, groups, k0, cog)
+            # one transposing copy of gy, into the unshifted block when there is one; the
+            # other blocks are copied from it
+            if c0 is None:
+                src = buf[at + m * sp * k0 * cout: at + m * sp * (k0 + 1) * cout]
+                src = src.reshape(m, sp, groups, cog)
+            else:
+                src = gg[:, :, :, c0]
+            src[...] = gys[lo:lo + m].transpose(0, 3, 1, 2)
+            for o, s in enumerate(lead):
+                if o == c0:
+                    continue
+                s = max(-sp, min(s, sp))  # a shift past the plane leaves only zeros
+                if s >= 0:
+                    gg[:, :s, :, o] = 0
+                    gg[:, s:, :, o] = src[:, : sp - s]
+                else:
+                    gg[:, sp + s:, :, o] = 0
+                    gg[:, : sp + s, :, o] = src[:, -s:]
+            gg = gg.reshape(m, sp, groups, k0 * cog).transpose(0, 2, 1, 3)
+            xp.matmul(t, gg, out=part[:m])
+            gwt += part[0] if m == 1 else part[:m].sum(axis=0)
+            if gb is not None:
+                gb += gys[lo:lo + m].sum(axis=3).sum(axis=0).reshape(cout)
+        sums[start] = (gwt, gb)
+
+    _over_batch(xp, job, n, c * _prod(g.k) * sp * x.itemsize)
+    parts = [sums[start] for start in sorted(sums)]
+    gwt, gb = parts[0]
+    for other_w, other_b in parts[1:]:
+        gwt += other_w
+        if gb is not None:
+            gb += other_b
+    if fused:
+        gb = xp.ascontiguousarray(gwt[0, c * kl, c0 * cout:(c0 + 1) * cout])
+        gwt = gwt[:, : c * kl]
+    # (groups, C_in/g, k[-1], k[0], C_out/g) -> (C_out, C_in/g, k[0], k[-1])
+    gw = gwt.reshape(groups, cin_g, kl, k0, cog).transpose(0, 4, 1, 3, 2)
+    return xp.ascontiguousarray(gw).reshape(w_shape), gb
+
+
 def _wgrad_per_sample(xp, cols, gy, gwt, gb, groups):
     """Add one chunk's weight gradient to ``gwt`` (groups, C*K/g, C_out/g) as a GEMM per
     sample, cols (C*K, B, S) @ gy[b]^T (S, C_out), each read where it lies, then summed over
@@ -586,7 +697,10 @@ def _same_input_grad(xp, gy, w, b, g):
     ordered (offset, channel), its padding reads zeroed, then each offset's slab added to gx
     shifted back by the offset. The zeroed entries are the only ones a shift carries across a
     row, plane or channel, so each add is one slice of every sample's whole (C*S) gradient.
-    Parts of the batch run on ember's threads."""
+    Parts of the batch run on ember's threads. 1-D and 2-D convs with C_in/g * k[-1] >=
+    _ROWS_MIN_GRAD take _rows_input_grad instead."""
+    if len(g.k) <= 2 and w.shape[1] * g.k[-1] >= _ROWS_MIN_GRAD:
+        return _rows_input_grad(xp, gy, w, b, g)
     n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
     c, cog, sp, kk = cin_g * groups, cout // groups, _prod(g.in_size), _prod(g.k)
     span = cin_g * sp
@@ -626,6 +740,61 @@ def _same_input_grad(xp, gy, w, b, g):
                 dst.reshape(m, c, sp)[...] += b.reshape(c, 1)
 
     _over_batch(xp, job, n, sample)
+    return gx.reshape((n, c) + g.in_size)
+
+
+def _rows_input_grad(xp, gy, w, b, g):
+    """_same_input_grad for 1-D and 2-D convs, the adjoint of the row-shift forward (the
+    comment above _row_plan): per sample G (k[0]*C_out, S) holds k[0] copies of gy shifted by
+    the leading kernel offsets' whole rows, P = W (C_in*k[-1], k[0]*C_out) @ G per group is
+    the gradient of T's interior, and each of the k[-1] row-shifted copies is added back
+    into gx, its wrapped reads zeroed first."""
+    n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
+    kl, c, cog, sp = g.k[-1], cin_g * groups, cout // groups, _prod(g.in_size)
+    margin, _, _, _, copies, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    k0 = len(lead)
+    # W^T with rows (channel, k[-1] index) and columns (leading offset, C_out/g), per group
+    wt = w.reshape(groups, cog, cin_g, k0, kl).transpose(0, 2, 4, 3, 1)
+    wt = xp.ascontiguousarray(wt).reshape(groups, cin_g * kl, k0 * cog)
+    gys = gy.reshape(n, groups, cog, sp)
+    gx = xp.empty((n, c, sp), dtype=gy.dtype)
+    sample = (k0 * cout + c * kl) * sp * gy.itemsize
+    # the first copy that covers the whole plane (shift 0) is copied into gx, not added
+    first = next((j for j, cp in enumerate(copies) if cp[2] == 0 and cp[3] == sp), None)
+
+    def job(start, stop):
+        bsz = _chunk(n, sample, stop - start)
+        buf = _scratch(xp, (k0 * cout + c * kl) * sp * bsz, gy.dtype)
+        for lo in range(start, stop, bsz):
+            m = min(bsz, stop - lo)
+            gg = buf[: m * k0 * cout * sp].reshape(m, groups, k0, cog, sp)
+            src = gys[lo:lo + m]
+            for o, s in enumerate(lead):
+                s = max(-sp, min(s, sp))  # a shift past the plane leaves only zeros
+                if s >= 0:
+                    gg[:, :, o, :, :s] = 0
+                    gg[:, :, o, :, s:] = src[..., : sp - s]
+                else:
+                    gg[:, :, o, :, sp + s:] = 0
+                    gg[:, :, o, :, : sp + s] = src[..., -s:]
+            at = m * k0 * cout * sp
+            p = buf[at: at + m * c * kl * sp].reshape(m, groups, cin_g * kl, sp)
+            xp.matmul(wt, gg.reshape(m, groups, k0 * cog, sp), out=p)
+            p = p.reshape(m, c, kl, sp)
+            dst = gx[lo:lo + m]
+            if first is None:
+                dst[...] = 0
+            else:
+                dst[...] = p[:, :, first]
+            for j, (d0, d1, s0, s1, wrapped) in enumerate(copies):
+                if wrapped is not None:
+                    p[:, :, j].reshape((m, c) + g.in_size)[..., wrapped] = 0
+                if j != first and d1 > d0:
+                    dst[:, :, s0:s1] += p[:, :, j, d0 - margin:d1 - margin]
+            if b is not None:
+                dst += b.reshape(c, 1)
+
+    _over_batch(xp, job, n, c * _prod(g.k) * sp * gy.itemsize)
     return gx.reshape((n, c) + g.in_size)
 
 

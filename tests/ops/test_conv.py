@@ -366,6 +366,9 @@ ROWS = SAME + [
     ((2, 2, 7, 6), (4, 2, 5, 3), {"padding": (2, 1)}),  # 5 row offsets, asymmetric
     ((2, 2, 6, 7), (3, 2, 4, 4), {"padding": "same", "dilation": (1, 2)}),  # pads lo != hi
     ((2, 4, 5, 5), (4, 1, 3, 3), {"padding": 1, "groups": 4}),  # depthwise
+    ((2, 2, 6, 5), (3, 2, 2, 3), {"padding": "same", "dilation": 2}),  # no unshifted row offset
+    ((2, 2, 2, 3), (3, 2, 7, 3), {"padding": (3, 1)}),  # row shifts past the whole plane
+    ((3, 4, 5, 6), (6, 2, 3, 3), {"padding": (1, 2), "dilation": (1, 2), "groups": 2}),
 ]
 
 
@@ -373,11 +376,13 @@ ROWS = SAME + [
 @pytest.mark.parametrize("rows_min_k, chunk_bytes", [(0, 1 << 20), (0, 1), (1 << 30, 1)])
 def test_same_path_rows_forward(x_shape, w_shape, kwargs, rows_min_k, chunk_bytes,
                                 monkeypatch):
-    """The row-shift forward forced on (0) or off (1 << 30) for any channel count, in one
-    chunk or one sample per chunk; with and without bias (fused as a row of ones)."""
+    """The row-shift forward, weight and input gradients forced on (0) or off (1 << 30) for
+    any channel count, in one chunk or one sample per chunk; with and without bias (fused as
+    a row of ones in the forward and the weight gradient)."""
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", rows_min_k)
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_GRAD", rows_min_k)
     monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
     check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
     check_op(ember.conv2d, [x_shape, w_shape], torch_fn=F.conv2d, kwargs=kwargs)
@@ -392,6 +397,7 @@ def test_same_path_rows_forward_conv1d(x_shape, w_shape, kwargs, monkeypatch):
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", 0)
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_GRAD", 0)
     check_op(ember.conv1d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv1d, kwargs=kwargs)
 
 
@@ -399,12 +405,14 @@ def test_same_path_rows_forward_conv1d(x_shape, w_shape, kwargs, monkeypatch):
 @pytest.mark.parametrize("chunk_bytes", [1 << 20, 1])
 def test_same_path_rows_forward_split_over_threads(x_shape, chunk_bytes, monkeypatch):
     """Parts of 4 and 3 samples (or one part) on two threads, chunked or not, float64 and
-    float32 against torch, and double backward through the row-shift forward."""
+    float32 against torch (weight gradients summed over the parts), and double backward
+    through the row-shift forward and gradients."""
     from ember.backend import threads
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(threads, "_COUNT", [2])
     monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", 0)
+    monkeypatch.setattr(conv_ops, "_ROWS_MIN_GRAD", 0)
     monkeypatch.setattr(conv_ops, "_SPLIT_BYTES", 1)
     monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(conv_ops, "_PART_CHUNK_BYTES", chunk_bytes)
@@ -431,3 +439,42 @@ def test_same_path_rows_forward_lenet_conv2_float32():
     got = ember.conv2d(ember.tensor(x), ember.tensor(w), ember.tensor(b), padding=1).numpy()
     want = F.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
     numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("groups, bias", [(1, True), (1, False), (2, True)])
+@pytest.mark.parametrize("n, chunk_bytes", [(7, 1), (7, 1 << 20), (1, 1)])
+def test_same_path_rows_weight_and_input_grad_kernels(groups, bias, n, chunk_bytes,
+                                                      monkeypatch):
+    """The row-shift weight gradient (bias fused in the GEMM with one group, summed apart
+    with two) and input gradient (plus the transposed conv's bias) on arrays against torch:
+    odd sizes, batch 1, one sample per chunk."""
+    from ember.ops import conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    rng = numpy.random.default_rng(2)
+    x, gy = rng.standard_normal((n, 4, 5, 7)), rng.standard_normal((n, 6, 5, 7))
+    w, b = rng.standard_normal((6, 4 // groups, 3, 3)), rng.standard_normal(4)
+    g = conv_ops._Geom((5, 7), (5, 7), (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), groups)
+    gw, gb = conv_ops._rows_weight_grad(numpy, x, gy, w.shape, g, bias=bias)
+    wt = torch.tensor(w, requires_grad=True)
+    y = F.conv2d(torch.tensor(x), wt, padding=1, groups=groups)
+    (gwt,) = torch.autograd.grad(y, [wt], torch.tensor(gy))
+    numpy.testing.assert_allclose(gw, gwt.numpy(), rtol=1e-10, atol=1e-10)
+    if bias:
+        numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
+    else:
+        assert gb is None
+    gx = conv_ops._rows_input_grad(numpy, gy, w, b if bias else None, g)
+    want = F.conv_transpose2d(torch.tensor(gy), torch.tensor(w),
+                              torch.tensor(b) if bias else None, padding=1, groups=groups)
+    numpy.testing.assert_allclose(gx, want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_same_path_rows_gradients_w3_float32():
+    """W3's block conv (32 -> 32, C_in * k[-1] = 96) takes the row-shift weight and input
+    gradients by default; float32 against torch."""
+    from ember.ops import conv as conv_ops
+
+    assert 32 * 3 >= max(conv_ops._ROWS_MIN_K, conv_ops._ROWS_MIN_GRAD)
+    check_op(ember.conv2d, [(3, 32, 9, 10), (32, 32, 3, 3), (32,)], torch_fn=F.conv2d,
+             kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)
