@@ -5,11 +5,19 @@ import numpy
 
 from ember import dtypes, errors
 from ember.autograd import grad_mode
-from ember.autograd.function import _Tracing
+from ember.autograd.function import _as_array, _Tracing
 from ember.tensor import Tensor
 
 _State = grad_mode._State
 _SCALARS = (int, float, bool, numpy.integer, numpy.floating, numpy.bool_)
+
+
+def constant(array):
+    """A Tensor outside the graph around an array result (0-d NumPy scalars become 0-d
+    arrays): what backward formulas computed directly on arrays return."""
+    if type(array) is not numpy.ndarray:
+        array = _as_array(array)
+    return Tensor._make(array, False, None, 0)
 
 
 def as_operand(x, like=None):

@@ -262,6 +262,9 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        if not _State.enabled:  # no graph to record: the scatter on arrays alone (~1.5 us less)
+            g = _index_add_into(ctx.xp, gy._data, ctx.in_shape, ctx.index, ctx.kind)
+            return _common.constant(g)
         return IndexAddInto.apply(gy, ctx.in_shape, ctx.index, ctx.kind)
 
 
@@ -279,17 +282,20 @@ class IndexAddInto(Function):
     def forward(ctx, g, shape, index, kind=_INT):
         ctx.index = index
         ctx.kind = kind
-        xp = ctx.xp
-        out = xp.zeros(shape, dtype=g.dtype)
-        if kind == _INT:
-            xp.add.at(out, _for_add_at(index), g)
-        else:  # slices and masks name each position at most once: a plain write suffices
-            out[index] = g
-        return out
+        return _index_add_into(ctx.xp, g, shape, index, ctx.kind)
 
     @staticmethod
     def backward(ctx, gy):
         return GetItem.apply(gy, ctx.index, ctx.kind)
+
+
+def _index_add_into(xp, g, shape, index, kind):
+    out = xp.zeros(shape, dtype=g.dtype)
+    if kind == _INT:
+        xp.add.at(out, _for_add_at(index), g)
+    else:  # slices and masks name each position at most once: a plain write suffices
+        out[index] = g
+    return out
 
 
 class IndexPut(Function):
@@ -354,7 +360,18 @@ def getitem(input, index):
     """``input[index]`` with ints, slices (positive steps), None, Ellipsis, bool masks and
     integer tensors/arrays/lists, placed as PyTorch places them. Basic indexing (no index
     tensors) returns a view sharing storage and version counter with ``input``."""
-    plain = _plain_basic(input, index)
+    # NOTE: x[i] and x[a:b], the most common indices, are recognised without _plain_basic's
+    # two passes (x[1:3] on 4x4: ~0.6 us less); the index given to GetItem is the same.
+    t = type(index)
+    shape = input._data.shape
+    step = index.step if t is slice else None
+    if t is slice and shape and (step is None or (type(step) is int and step > 0)) \
+            and _int_or_none(index.start) and _int_or_none(index.stop):
+        plain = (index, Ellipsis)
+    elif t is int and shape and -shape[0] <= index < shape[0]:
+        plain = (index, Ellipsis)
+    else:
+        plain = _plain_basic(input, index)
     if plain is not None:
         return shape_ops._as_view(GetItem.apply(input, plain, _BASIC), input)
     return _get_stages(input, _normalize(input, index, "getitem"))

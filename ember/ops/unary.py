@@ -10,10 +10,12 @@ from ``elementwise``.
 
 import math
 
+from ember.autograd import grad_mode
 from ember.autograd.function import Function
 from ember.ops import _common, _erf, elementwise
 from ember.tensor import Tensor
 
+_State = grad_mode._State
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 
@@ -24,12 +26,15 @@ _LN10 = math.log(10.0)
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        y = ctx.xp.asarray(ctx.xp.exp(x))  # asarray: 0-d inputs give NumPy scalars
+        y = ctx.xp.exp(x)  # a NumPy scalar for 0-d x: apply makes it an array, also in ctx's saved
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, gy):
+        if not _State.enabled:  # no graph to record: one array product (see Mul.backward)
+            (y,) = ctx.saved_arrays
+            return _common.constant(gy._data * y)
         (y,) = ctx.saved_tensors
         return gy * y
 
