@@ -31,30 +31,18 @@ import numpy  # noqa: E402
 import torch  # noqa: E402
 
 import ember  # noqa: E402
+from bench import _twins  # noqa: E402
 from ember import nn  # noqa: E402
 
 _ARGS = argparse.Namespace(repeats=5, min_time=0.2, clock="wall")
 SEQ, BATCH, D_MODEL, HEADS, FF, VOCAB, CLASSES = 64, 16, 128, 4, 512, 5000, 10
 
 
-def _interleaved(candidates):
-    return _timing.interleaved(candidates, _ARGS.repeats, _ARGS.min_time, _ARGS.clock)
-
-
 def _race(name, e_fn, t_fn):
-    times = _interleaved({"ember": e_fn, "torch": t_fn})
-    e, t = times["ember"], times["torch"]
-    print(f"{name:<46} ember {e * 1e3:7.2f} ms   torch {t * 1e3:7.2f} ms   ratio {e / t:5.2f}")
-    return e / t
+    return _twins.race(name, e_fn, t_fn, _ARGS, width=46)
 
 
-def _twin(kind, *args, **kwargs):
-    """The same layer in both frameworks, ember's weights copied from torch's."""
-    t_layer = getattr(torch.nn, kind)(*args, **kwargs)
-    e_layer = getattr(nn, kind)(*args, **kwargs)
-    e_layer.load_state_dict({k: ember.tensor(v.detach().numpy())
-                             for k, v in t_layer.state_dict().items()})
-    return e_layer, t_layer
+_twin = _twins.twin
 
 
 def _pair(rng, shape, grad=True):
