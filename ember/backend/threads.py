@@ -6,7 +6,8 @@ its kernels over all cores. NumPy releases the GIL inside those loops and inside
 so plain Python threads that each take a slice of the arrays do run in parallel. It pays for
 compute-heavy work (tanh, exp, GEMMs over split batches: ~1.4-2x on two cores) and little for
 memory-bound passes (a ReLU over 800k floats gains nothing on this project's machine, see
-docs/benchmarks.md), and each dispatch costs ~10-20 us, so callers split only large jobs.
+docs/benchmarks.md), and each dispatch costs ~25-30 us (measured with two threads), so
+callers split only large jobs.
 
 ``get_num_threads`` defaults to ``EMBER_NUM_THREADS``, else ``OMP_NUM_THREADS`` (the variable
 PyTorch and the benchmarks use), else the CPUs this process may run on.
