@@ -127,11 +127,11 @@ def _quiet():
     return numpy.errstate(divide="ignore", invalid="ignore")
 
 
-def _require_float(input, op_name):
+def _require_float(input, op_name,
+                   hint="pass a floating tensor (call .float() or .double() first)"):
     if input._data.dtype.kind != "f":
         raise errors.DTypeError(
-            f"{op_name}: input dtype {dtypes.name(input.dtype)} is not floating; pass a floating "
-            "tensor (call .float() or .double() first)"
+            f"{op_name}: input dtype {dtypes.name(input.dtype)} is not floating; {hint}"
         )
 
 
@@ -277,11 +277,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     """
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.dtype.kind != "f":
-        raise errors.DTypeError(
-            f"mean: input dtype {dtypes.name(input.dtype)} is not floating; pass dtype= or call "
-            ".float() first"
-        )
+    _require_float(input, "mean", "pass dtype= or call .float() first")
     dims = _dims(dim, input.ndim, "mean")
     if _count(input._data.shape, dims) == 0:
         # NumPy warns on an empty mean; the answer is nan either way.
@@ -315,11 +311,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over the non-nan elements (nan where a slice has none)."""
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.dtype.kind != "f":
-        raise errors.DTypeError(
-            f"nanmean: input dtype {dtypes.name(input.dtype)} is not floating; pass dtype= or "
-            "call .float() first"
-        )
+    _require_float(input, "nanmean", "pass dtype= or call .float() first")
     dims = _dims(dim, input.ndim, "nanmean")
     xp = input.device.xp
     kept = xp.sum(~xp.isnan(input._data), axis=dims, keepdims=keepdim).astype(input.dtype)
