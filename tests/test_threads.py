@@ -94,3 +94,43 @@ def test_nested_parallel_runs_inline_instead_of_deadlocking(monkeypatch):
     runner.start()
     assert done.wait(10), "nested parallel() deadlocked"
     numpy.testing.assert_array_equal(out, numpy.ones(40))
+
+
+def test_the_caller_runs_parts_no_worker_has_claimed(monkeypatch):
+    pool = threads._Pool()
+    monkeypatch.setattr(pool, "ensure", lambda n: None)  # no worker will ever wake
+    seen = []
+    pool.run(lambda a, b: seen.append((threading.get_ident(), a, b)), [(0, 5), (5, 9), (9, 12)])
+    assert sorted(s[1:] for s in seen) == [(0, 5), (5, 9), (9, 12)]
+    assert {s[0] for s in seen} == {threading.get_ident()}
+
+
+def test_parts_stop_starting_after_the_callers_part_fails(monkeypatch):
+    pool = threads._Pool()
+    monkeypatch.setattr(pool, "ensure", lambda n: None)
+    ran = []
+
+    def job(start, stop):
+        ran.append(start)
+        if start == 0:
+            raise KeyError("first part")
+
+    with pytest.raises(KeyError, match="first part"):
+        pool.run(job, [(0, 1), (1, 2), (2, 3)])
+    assert ran == [0]
+
+
+def test_the_caller_waits_for_a_part_a_worker_is_running(monkeypatch):
+    monkeypatch.setattr(threads, "_COUNT", [2])
+    release = threading.Event()
+    out = numpy.zeros(2)
+
+    def job(start, stop):
+        if start == 1:  # the worker's part finishes only after the caller is done with its own
+            assert release.wait(10)
+        out[start:stop] = 1
+        if start == 0:
+            release.set()
+
+    threads.parallel(job, 2)
+    numpy.testing.assert_array_equal(out, [1, 1])

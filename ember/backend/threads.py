@@ -6,8 +6,8 @@ its kernels over all cores. NumPy releases the GIL inside those loops and inside
 so plain Python threads that each take a slice of the arrays do run in parallel. It pays for
 compute-heavy work (tanh, exp, GEMMs over split batches: ~1.4-2x on two cores) and little for
 memory-bound passes (a ReLU over 800k floats gains nothing on this project's machine, see
-docs/benchmarks.md), and each dispatch costs ~25-30 us (measured with two threads), so
-callers split only large jobs.
+docs/benchmarks.md), and waking a worker costs 20-300 us there (see _Pool), so callers split
+only large jobs, and the caller takes back any part a worker has not started.
 
 ``get_num_threads`` defaults to ``EMBER_NUM_THREADS``, else ``OMP_NUM_THREADS`` (the variable
 PyTorch and the benchmarks use), else the CPUs this process may run on.
@@ -126,8 +126,17 @@ class blas_threads:
 
 
 class _Pool:
-    """Daemon workers fed through one queue; ``run`` hands out all parts but the first, does
-    the first itself, then waits for the rest and re-raises the first error."""
+    """Daemon workers woken through one queue. ``run`` puts the parts of a job on a shared
+    list, wakes as many workers as there are parts past the first, runs the first itself,
+    then takes any part no worker has claimed yet, waits only for parts a worker is running,
+    and re-raises the first error.
+
+    NOTE (measured, this project's 2-core VM): waking a sleeping worker takes 20-300 us and
+    varies from call to call (an idle virtual CPU must be woken by the host; a busy machine
+    adds a wait for a time slice), against 25-30 us assumed earlier. When the wake-up is late
+    the caller runs the parts itself, so a split job never takes much longer than running it
+    whole on the caller: a worker that wakes to an empty list goes back to sleep.
+    """
 
     def __init__(self):
         self.tasks = queue.SimpleQueue()
@@ -143,27 +152,65 @@ class _Pool:
 
     def _work(self):
         while True:
-            job, start, stop, done, errors = self.tasks.get()
-            try:
-                job(start, stop)
-            except BaseException as error:  # noqa: BLE001  (handed to the caller)
-                errors.append(error)
-            finally:
-                done.release()
+            self.tasks.get()._drain(False)
 
-    def run(self, job, bounds):
-        self.ensure(len(bounds) - 1)
-        done = threading.Semaphore(0)
-        errors = []
-        for start, stop in bounds[1:]:
-            self.tasks.put((job, start, stop, done, errors))
+    def run(self, job, bounds, helpers=None):
+        """``helpers``: how many workers to wake (default one per part past the first)."""
+        helpers = len(bounds) - 1 if helpers is None else min(helpers, len(bounds) - 1)
+        self.ensure(helpers)
+        shared = _Shared(job, bounds[:0:-1])  # popped from the end: part 1 first
+        for _ in range(helpers):
+            self.tasks.put(shared)
         try:
             job(*bounds[0])
+        except BaseException:
+            with shared.lock:
+                shared.parts.clear()  # nobody starts another part; running ones finish
+            raise
         finally:
-            for _ in bounds[1:]:
-                done.acquire()
-        if errors:
-            raise errors[0]
+            shared._drain(True)
+        if shared.errors:
+            raise shared.errors[0]
+
+
+class _Shared:
+    """One split job's unclaimed parts, the count of parts workers are running, and the lock
+    the caller waits on until the last of those finishes."""
+
+    __slots__ = ("job", "parts", "running", "lock", "done", "waiting", "errors")
+
+    def __init__(self, job, parts):
+        self.job, self.parts = job, parts
+        self.running = 0
+        self.lock = threading.Lock()
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.waiting = False
+        self.errors = []
+
+    def _drain(self, caller):
+        """Run unclaimed parts until none is left; the caller then waits for the workers'."""
+        lock = self.lock
+        while True:
+            with lock:
+                if not self.parts:
+                    if caller and self.running:
+                        self.waiting = True
+                    break
+                start, stop = self.parts.pop()
+                self.running += not caller
+            try:
+                self.job(start, stop)
+            except BaseException as error:  # noqa: BLE001  (handed to the caller)
+                self.errors.append(error)
+            finally:
+                if not caller:
+                    with lock:
+                        self.running -= 1
+                        if not self.running and self.waiting:
+                            self.done.release()
+        if caller and self.waiting:
+            self.done.acquire()
 
 
 _POOL = []
