@@ -6,7 +6,8 @@ shapes of workload W4 (embedding 5000x128 -> LSTM hidden 128, 64 steps, batch 32
 Each case runs ember and PyTorch interleaved (A B A B ...) in one process on equal weights and
 prints the median time per call and the ratio ember / torch (below 1 means ember is faster).
 Layer cases take gradients of a fixed random weighting of the outputs (no loss op); the W4 case
-is the whole training step: embedding -> LSTM -> linear on h_n -> cross-entropy -> Adam.
+is the whole training step: embedding -> LSTM (batch_first, as in W4) -> linear on h_n ->
+cross-entropy -> Adam.
 
 ``--threads`` sets both torch's and OpenBLAS's thread count (OPENBLAS_NUM_THREADS, before NumPy
 loads). On a shared machine, ``--clock cpu`` with ``--threads 1`` times process CPU time instead
@@ -71,9 +72,11 @@ def _layer_case(kind, rng, bidirectional=False):
 def _w4_case(rng):
     """The W4 training step: embedding -> LSTM -> linear on h_n -> cross-entropy -> Adam."""
     e_emb, t_emb = _twin("Embedding", VOCAB, HIDDEN)
-    e_lstm, t_lstm = _twin("LSTM", HIDDEN, HIDDEN)
+    # batch_first, as bench/workloads/eager.py's LSTMClassifier (the layer then sees a
+    # transposed view of the embedding output).
+    e_lstm, t_lstm = _twin("LSTM", HIDDEN, HIDDEN, batch_first=True)
     e_fc, t_fc = _twin("Linear", HIDDEN, CLASSES)
-    tokens = rng.integers(0, VOCAB, size=(SEQ, BATCH))
+    tokens = rng.integers(0, VOCAB, size=(BATCH, SEQ))
     labels = rng.integers(0, CLASSES, size=(BATCH,))
     e_tok, t_tok = ember.tensor(tokens), torch.tensor(tokens)
     e_y, t_y = ember.tensor(labels), torch.tensor(labels)

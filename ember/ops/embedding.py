@@ -71,7 +71,24 @@ class _EmbeddingGrad(Function):
 # ``add.at`` (NumPy's fast path for 1-D operands) takes ~0.45 ms there, and gives the same bits
 # (each row is still summed in input order, starting from its first occurrence). Below
 # ``_SCATTER_MIN`` gradient elements the plain ``add.at`` is quicker (2-9 us against ~15 us).
+#
+# NOTE (measured, 1 thread, CPU time, W4's 2,048 random ids of 5,000 with ~350 repeats, old
+# and new interleaved, 11 rounds of 100 calls): the repeats are added level by level (the 2nd
+# occurrence of every id in one row-wise ``out[ids] += g`` over distinct ids, then the 3rd,
+# ...), which keeps the input order of each row's sum (same bits as ``add.at``): 0.50 / 0.58 ms
+# (min / median) against 0.58 / 0.66 ms with the 1-D ``add.at`` over the repeats' cells. Of
+# what is left, ~0.1 ms is the zero table and ~0.14 ms the first-occurrence gather and write.
+# Past _SCATTER_LEVELS levels (an id repeated that often) the rest goes through ``add.at``.
 _SCATTER_MIN = 2048
+_SCATTER_LEVELS = 8
+
+
+def _firsts(xp, rows, index, n):
+    """Mask of the positions that hold the first occurrence of their index."""
+    position = xp.arange(n)
+    first_at = xp.full((rows,), n, dtype=position.dtype)
+    xp.minimum.at(first_at, index, position)  # 1-D: the fast path
+    return first_at[index] == position
 
 
 def _scatter_add_rows(xp, rows, index, g):
@@ -81,15 +98,23 @@ def _scatter_add_rows(xp, rows, index, g):
     if xp.__name__ != "numpy" or g.size < _SCATTER_MIN:
         xp.add.at(out, index, g)
         return out
-    position = xp.arange(n)
-    first_at = xp.full((rows,), n, dtype=position.dtype)
-    xp.minimum.at(first_at, index, position)  # 1-D: the fast path
-    first = first_at[index] == position
+    first = _firsts(xp, rows, index, n)
+    if bool(first.all()):
+        out[index] = g
+        return out
     out[index[first]] = g[first]
-    if not bool(first.all()):
-        repeat = xp.flatnonzero(~first)
-        cells = index[repeat][:, None] * dim + xp.arange(dim)
-        xp.add.at(out.reshape(-1), cells.reshape(-1), g[repeat].reshape(-1))
+    rest = xp.flatnonzero(~first)  # positions of the repeats, in input order
+    for _ in range(_SCATTER_LEVELS):
+        if not rest.size:
+            return out
+        ids = index[rest]
+        first = _firsts(xp, rows, ids, ids.size)
+        take = rest[first]
+        out[ids[first]] += g[take]  # distinct ids: a plain row-wise read-add-write
+        rest = rest[~first]
+    if rest.size:
+        cells = index[rest][:, None] * dim + xp.arange(dim)
+        xp.add.at(out.reshape(-1), cells.reshape(-1), g[rest].reshape(-1))
     return out
 
 

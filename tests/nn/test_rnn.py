@@ -268,6 +268,37 @@ def test_lstm_backward_over_several_factor_blocks_matches_torch(packed):
         numpy.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), 1e-9, 1e-11, err_msg=name)
 
 
+FINAL_STATE_CASES = [("LSTM", {}), ("LSTM", {"bidirectional": True, "batch_first": True}),
+                     ("LSTM", {"proj_size": 3}), ("LSTM", {"packed": True}),
+                     ("GRU", {"packed": True}), ("RNN", {"bidirectional": True})]
+
+
+@pytest.mark.parametrize("kind,config", FINAL_STATE_CASES,
+                         ids=lambda c: c if isinstance(c, str) else ",".join(c) or "plain")
+def test_gradient_through_final_states_only_matches_torch(kind, config):
+    """W4 uses only ``h_n``: the engine then passes zeros for ``output`` and the backward loops
+    skip adding them (ops/rnn.py); the gradients must still match torch's."""
+    config = dict(config)
+    packed = config.pop("packed", False)
+    e_layer, t_layer = twin(kind, 3, 5, **config)
+    rng = numpy.random.default_rng(13)
+    x = rng.standard_normal((4, 6, 3) if config.get("batch_first") else (6, 4, 3))
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    e_in, t_in = ex, tx
+    if packed:
+        e_in = nn.utils.rnn.pack_padded_sequence(ex, [6, 5, 3, 2])
+        t_in = torch.nn.utils.rnn.pack_padded_sequence(tx, [6, 5, 3, 2])
+    w = rng.standard_normal((4, 5))
+    e_h, t_h = e_layer(e_in)[1], t_layer(t_in)[1]
+    if kind == "LSTM":
+        e_h, t_h = e_h[0], t_h[0]
+    (e_h[-1] * ember.tensor(w[:, :e_h.shape[-1]])).sum().backward()
+    (t_h[-1] * torch.tensor(w[:, :t_h.shape[-1]])).sum().backward()
+    numpy.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), RTOL, ATOL)
+    for (name, p), q in zip(e_layer.named_parameters(), t_layer.parameters()):
+        numpy.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), RTOL, ATOL, err_msg=name)
+
+
 @pytest.mark.parametrize("mode,proj", [("LSTM", 0), ("GRU", 0), ("LSTM", 2), ("RNN_TANH", 0)])
 @pytest.mark.parametrize("packed", [False, True])
 def test_recurrence_double_backward(mode, proj, packed):

@@ -9,6 +9,7 @@ import torch.nn.functional as TF
 import ember
 from ember import errors
 from ember.nn import functional as F
+from ember.ops import embedding as ops_embedding
 from tests.oracle import check_double_backward, check_op
 
 IDX = numpy.array([[1, 2, 2, 7], [0, 9, 2, 2]])
@@ -84,17 +85,23 @@ def test_large_backward_matches_torch(name, padding_idx):
                                              scale_grad_by_freq=True))
 
 
-def test_large_backward_sums_repeats_in_input_order():
-    """Same bits as ``numpy.add.at`` (each row summed in input order)."""
+@pytest.mark.parametrize("rows", [30, 3000])
+def test_large_backward_sums_repeats_in_input_order(rows):
+    """Same bits as ``numpy.add.at`` (each row summed in input order). 30 ids over 2,048
+    positions repeat more often than ops/embedding.py's _SCATTER_LEVELS (the ``add.at`` tail);
+    3,000 ids repeat a few times each (only the level-by-level additions)."""
     rng = numpy.random.default_rng(5)
-    idx = rng.integers(0, 30, size=(64, 32))
+    idx = rng.integers(0, rows, size=(64, 32))
+    counts = numpy.bincount(idx.reshape(-1))
+    assert (counts.max() > ops_embedding._SCATTER_LEVELS) == (rows == 30) and counts.max() > 2
     g = rng.standard_normal((64, 32, 16)).astype(numpy.float32)
-    w = ember.zeros(30, 16, requires_grad=True)
+    w = ember.zeros(rows, 16, requires_grad=True)
     F.embedding(ember.tensor(idx), w).backward(ember.tensor(g))
-    want = numpy.zeros((30, 16), numpy.float32)
+    want = numpy.zeros((rows, 16), numpy.float32)
     numpy.add.at(want, idx.reshape(-1), g.reshape(-1, 16))
     numpy.testing.assert_array_equal(w.grad.numpy(), want)
-    check_double_backward(lambda w: F.embedding(ember.tensor(idx[:8]), w, 3) ** 2, [(30, 16)])
+    check_double_backward(lambda w: F.embedding(ember.tensor(idx[:8] % 30), w, 3) ** 2,
+                          [(30, 16)])
 
 @pytest.mark.parametrize("max_norm, norm_type", [(1.0, 2.0), (0.5, 1.0), (2.0, 3.0)])
 def test_max_norm_renormalizes_rows_in_place(max_norm, norm_type):
