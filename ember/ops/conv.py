@@ -238,7 +238,8 @@ def _weight_grad_arrays(xp, col, gy2, w_shape, g):
 
 _CHUNK_BYTES = 1 << 20
 _ROWS_MIN_K = 48  # see the NOTE at _row_plan
-_ROWS_MIN_GRAD = 96  # the same for both gradients, see the NOTE at _rows_weight_grad
+_ROWS_MIN_GRAD = 96  # the same for both gradients, see the NOTE at _rows_backward
+_ROWS_STACK_K = 96  # see the NOTE at _rows_product
 _WGRAD_SPLIT = 4096
 _WGRAD_PER_SAMPLE_ROWS = 128
 # NOTE: a batch is split over ember's threads (backend/threads.py) in parts of at least this
@@ -382,7 +383,11 @@ def _same_forward(xp, x, w, b, g):
 # matrix is then a view of T, (C*k[-1], S) at a column offset with row stride L, reads of
 # padding falling into the margins. So a 3x3 kernel is 3 GEMMs with K = 3*C_in on views of
 # 3 copies of x, summed, instead of one GEMM with K = 9*C_in on 9 copies plus zero fills.
-# The bias rides in the first GEMM against a row of ones in T (one group).
+# With K = C_in/g * k[-1] >= _ROWS_STACK_K the 3 GEMMs are one, their weights stacked
+# (3*C_out rows) over the whole of T, margins included, and the 3 products are added
+# shifted by whole rows (_rows_product). The bias rides in the GEMM against a row of ones in
+# T (one group). Both gradients take the same path in one pass (_rows_backward): the input
+# gradient is the conv of gy with the flipped kernel, and the weight gradient reuses its T.
 #
 # NOTE (measured, 1 thread, process CPU time, shared 2-core Xeon, L2 2 MB; see the NOTE at
 # _CHUNK_BYTES for the old path): W3's 32->32 32x32, one sample: the 9-copy columns plus the
@@ -395,7 +400,6 @@ def _same_forward(xp, x, w, b, g):
 # their products cost more than the copies saved, hence _ROWS_MIN_K (C_in/g * k[-1] >= 48).
 # W3 step (wall, best of 5 steps, 3 interleaved rounds) 166-203 ->
 # 162-179 ms: within the machine's noise, consistent with ~1.5 ms per block conv forward.
-# The weight and input gradients use T too (_rows_weight_grad, _rows_input_grad, NOTE there).
 # - tried and dropped: one as_strided copy of a zero-padded chunk instead of the 9 shifted
 #   copies and zero fills: slower (W3 sample 98 vs 70 us, LeNet conv2 chunk 142 vs 82 us; the
 #   copy's inner runs are one output row); the shifted copies taken from per-variant padded
@@ -403,8 +407,31 @@ def _same_forward(xp, x, w, b, g):
 #   no faster in isolation or in the W3 step; precomputed fill indices: within noise; keeping
 #   the forward's columns for the weight gradient (38 MB per W3 block conv): the forward doubled
 #   (10.7 -> 22.9 ms, a fresh 38 MB buffer is page-faulted in) for 0.5-1 ms saved in the weight
-#   gradient; the input gradient as the forward conv of gy with the flipped kernel: same at
-#   32->32, 1.6-3.5x slower for fewer input channels.
+#   gradient; the input gradient as the forward conv of gy with the flipped kernel (with the
+#   3-GEMM forward): same at 32->32, 1.6-3.5x slower for fewer input channels (since taken up
+#   with the stacked GEMM, only where both channel counts reach _ROWS_MIN_GRAD, NOTE below).
+#
+# NOTE (ember issue 7; measured, 1 thread, process CPU time, the shared 2-core machine under
+# load 1.3-2.6 from other processes, min / median of 7-15 interleaved rounds of the old and
+# new functions called on arrays in one process, W3's shapes as in bench/conv_micro.py):
+# - stacked GEMM (_ROWS_STACK_K): W3's 32->32, per sample, 3 x (32 x 97) @ (97 x 1024) on
+#   views of T 236-238 us; one (96 x 97) @ (97 x 1088) 153-175 us (M = 96 runs at ~120-130
+#   GFLOP/s in OpenBLAS, M = 32 at ~80-98). Its 2 shifted adds (whole rows, aligned) 0.9 ms
+#   per call. Forward 8.73/11.11 -> 8.29/9.60 ms. LeNet's conv 16->32 (K = 49, planes of 196)
+#   loses: a chunk of 9 samples 125 us in 3 GEMMs against 226 us stacked plus adds, hence
+#   the threshold (K >= 96).
+# - _rows_backward replaces a separate input gradient (k[0] shifted copies of gy, one GEMM,
+#   then the k[-1] products added back shifted by +-1 column) and weight gradient (T again,
+#   a transposing copy of gy and its shifted copies, one GEMM per sample). Adds shifted by one
+#   float ran at half speed (64 per call: 2.21 ms against 1.16 aligned), the transposing
+#   copies cost 1.83 ms per call; the weight gradient's GEMM T2 @ X^T (NT) takes 193-199 us
+#   per sample against 158 for the NN form, and X is 0.6 ms per call. W3's 32->32: input
+#   gradient alone 10.26/12.39 -> 9.16/11.14 ms, both gradients 17.31/22.50 -> 16.06/18.36
+#   (PyTorch 12.68/15.78).
+# - tried and dropped: two samples per chunk in the stacked forward (T and P 1.7 MB): no
+#   faster (9.13/10.89 vs 8.71/10.73); the forward's adds as P1 += P0 in the cache, then
+#   P1 + P2 into y: slower (1.25 vs 0.89 ms per call); OPENBLAS_CORETYPE Cooperlake or
+#   SapphireRapids for these GEMMs: the same kernels, no change.
 
 
 @functools.lru_cache(maxsize=256)
@@ -429,42 +456,86 @@ def _row_plan(in_size, k, dilation, pad_lo):
     return margin, sp + 2 * margin, head, tail, tuple(copies), tuple(lead)
 
 
+def _rows_layout(xp, w, b, groups, k0, stacked):
+    """A row-shift product's weight (_rows_product) from w (C_out, C_in/g, *k): per leading
+    kernel offset o, columns (C_in/g, k[-1]), and ``b`` (one group only) as a last column on
+    o = 0, against T's row of ones. Stacked: (groups, k[0] * C_out/g, K), rows (o, C_out/g);
+    else (k[0], groups, C_out/g, K)."""
+    cout, cin_g, kl = w.shape[0], w.shape[1], w.shape[-1]
+    cog = cout // groups
+    wm = w.reshape(groups, cog, cin_g, k0, kl).transpose(3, 0, 1, 2, 4)
+    wm = xp.ascontiguousarray(wm).reshape(k0, groups, cog, cin_g * kl)
+    if b is not None:
+        col = xp.zeros((k0, 1, cout, 1), dtype=w.dtype)
+        col[0, 0, :, 0] = b
+        wm = xp.concatenate([wm, col], axis=3)
+    if stacked:
+        wm = xp.ascontiguousarray(wm.transpose(1, 0, 2, 3)).reshape(groups, k0 * cog, -1)
+    return wm
+
+
+def _rows_scratch(k0, cout, length, sp, stacked):
+    """Elements of work space per sample that _rows_product needs."""
+    if k0 == 1:
+        return 0
+    return k0 * cout * length if stacked else cout * sp
+
+
+def _rows_product(xp, wm, t, out, scratch, lead, margin, sp):
+    """out (B, groups, C_out/g, S) = the sum over the leading kernel offsets o of W_o @ T
+    shifted by o's whole rows, for T as ``t`` (B, groups, K, L) with its margins and ``wm``
+    from _rows_layout. Stacked, one GEMM over T's margins too and shifted adds of its
+    blocks; else one GEMM per offset on a view of T, summed."""
+    if len(lead) == 1:
+        s = margin + lead[0]
+        xp.matmul(wm if wm.ndim == 3 else wm[0], t[..., s:s + sp], out=out)
+        return
+    if wm.ndim == 3:
+        m, groups, _, length = t.shape
+        p = scratch[: m * wm.size // wm.shape[2] * length].reshape(m, groups, -1, length)
+        xp.matmul(wm, t, out=p)
+        p = p.reshape(m, groups, len(lead), -1, length)
+        v = [p[:, :, o, :, margin + s:margin + s + sp] for o, s in enumerate(lead)]
+        xp.add(v[0], v[1], out=out)
+        for more in v[2:]:
+            out += more
+        return
+    part = scratch[: out.size].reshape(out.shape)
+    for o, s in enumerate(lead):
+        view = t[..., margin + s:margin + s + sp]
+        if o == 0:
+            xp.matmul(wm[0], view, out=out)
+        else:
+            xp.matmul(wm[o], view, out=part)
+            out += part
+
+
 def _rows_forward(xp, x, w, b, g):
     """_same_forward for 1-D and 2-D convs (see the comment above _row_plan)."""
     n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
     cin_g, cog, kl = c // groups, cout // groups, g.k[-1]
     sp, kk = _prod(g.in_size), _prod(g.k)
     margin, length, _, _, _, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+    stacked = cin_g * kl >= _ROWS_STACK_K
     fused = b is not None and groups == 1
-    # per leading offset o: (groups, C_out/g, C_in/g * k[-1]), the bias column on o = 0
-    wm = w.reshape(groups, cog, cin_g, len(lead), kl).transpose(3, 0, 1, 2, 4)
-    wm = xp.ascontiguousarray(wm).reshape(len(lead), groups, cog, cin_g * kl)
-    w0 = xp.concatenate([wm[0], b.reshape(1, cout, 1)], axis=2) if fused else wm[0]
+    wm = _rows_layout(xp, w, b if fused else None, groups, len(lead), stacked)
     rows = c * kl + fused
     y = xp.empty((n, groups, cog, sp), dtype=x.dtype)
     xs = x.reshape(n, c, sp)
-    sample = rows * length * x.itemsize
-    extra = cout * sp if len(lead) > 1 else 0  # the product of each further GEMM
+    extra = _rows_scratch(len(lead), cout, length, sp, stacked)
+    sample = rows * length + (extra if stacked else 0)  # what a chunk streams through
 
     def job(start, stop):
-        bsz = _chunk(n, sample, stop - start)
+        bsz = _chunk(n, sample * x.itemsize, stop - start)
         buf = _scratch(xp, (rows * length + extra) * bsz, x.dtype)
         for lo in range(start, stop, bsz):
             m = min(bsz, stop - lo)
             t = _row_copies(xs[lo:lo + m], buf[: m * rows * length], rows, g)
             if fused:
                 t[:, c * kl] = 1
+            t = t.reshape(m, groups, rows // groups, length) if groups > 1 else t[:, None]
             out = y[lo:lo + m]
-            for o, s in enumerate(lead):
-                view = t[:, : rows if o == 0 else c * kl, margin + s:margin + s + sp]
-                view = view.reshape(m, groups, -1, sp) if groups > 1 else view[:, None]
-                if o == 0:
-                    xp.matmul(w0, view, out=out)
-                else:
-                    part = buf[m * rows * length: m * rows * length + m * cout * sp]
-                    part = part.reshape(m, groups, cog, sp)
-                    xp.matmul(wm[o], view, out=part)
-                    out += part
+            _rows_product(xp, wm, t, out, buf[m * rows * length:], lead, margin, sp)
             if b is not None and not fused:
                 out.reshape(m, cout, sp)[...] += b.reshape(cout, 1)
 
@@ -527,9 +598,10 @@ def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
     made again chunk by chunk (cheaper than keeping prod(K) copies of x from the forward).
     Each part of the batch (one per thread) sums its own; the parts' sums are added at the
     end. Returns (gw, gb): with ``bias`` gb is the bias gradient, else None. 1-D and 2-D convs
-    with C_in/g * k[-1] >= _ROWS_MIN_GRAD take _rows_weight_grad instead."""
-    if len(g.k) <= 2 and w_shape[1] * g.k[-1] >= _ROWS_MIN_GRAD:
-        return _rows_weight_grad(xp, x, gy, w_shape, g, bias)
+    with enough channels (_rows_grads_apply) take _rows_backward instead."""
+    if _rows_grads_apply(g, w_shape[1], w_shape[0]):
+        return _rows_backward(xp, x, gy, None, None, g, need_x=False, need_w=True,
+                              need_b=bias, w_shape=w_shape)[1:]
     n, cout, groups = gy.shape[0], gy.shape[1], g.groups
     c = w_shape[1] * groups
     sp, kk = _prod(g.in_size), _prod(g.k)
@@ -575,102 +647,122 @@ def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
     return gw, gb
 
 
-# NOTE (1 thread, process CPU time, in-process interleaved old/new, min / median ms, the other
-# helper's load 0.7-1.9 on the 2 cores, so differences under ~10% are noise):
-# - weight gradient, W3 32->32 32x32 b32: 12.96/13.91 -> 11.82/12.83 and 11.93/13.47 ->
-#   11.27/13.00. The GEMM per sample T (96 x 1024) @ G (1024 x 96) took 146-164 us against
-#   190 us for the old (288 x 1024) @ (1024 x 32); the same product as G @ T^T or T @ G^T
-#   (no transposing copy of gy) 195-227 us, and gy (C_out x S) @ view_o^T per leading offset
-#   (no G) made the whole gradient 13.4 vs 9.8 ms. The bias as a reduction of the transposed
-#   gy cost 1.3 ms (strided), hence the row of ones.
-# - input gradient, same shape: 9.34/11.57 -> 8.11/10.60 and 8.71/11.53 -> 7.95/9.30 (its GEMM:
-#   (288 x 32) @ (32 x 1024) 265 us per sample, (96 x 96) @ (96 x 1024) 202 us, and 3 shifted
-#   adds of C_in*S instead of 9); 64->64 16x16 b16: 3.27/4.23 -> 3.10/3.86.
-# - W3 block conv forward+backward 34.50/41.26 -> 29.78/38.37 and 28.74/37.84 -> 32.10/34.81
-#   ms (25 and 15 rounds of 3 calls); W3 step (old/new gradient functions swapped in one
-#   process, rounds of 3 steps) 209.96/238.80 -> 206.30/230.08, 179.39/222.23 -> 174.68/202.19.
-# - LeNet's conv 16->32 14x14 b64 (C_in * k[-1] = 48, planes of 196): no gain in either
-#   gradient (weight 2.16/2.78 -> 1.92/2.55 but 3.34/3.47 -> 3.48/3.74 and 2.99/3.34 ->
-#   3.05/3.57; input 1.53/2.14 -> 1.58/2.32, 2.39/2.48 -> 2.53/2.72), hence _ROWS_MIN_GRAD = 96
-#   (it and W3's stem keep _same_cols).
-# - tried and dropped: the input gradient's centre copy (shift 0) as its own GEMM written into
-#   gx (no copy of it from P), the others' into P: 8.20/9.52 vs 7.95/9.30.
-def _rows_weight_grad(xp, x, gy, w_shape, g, bias=False):
-    """_same_weight_grad for 1-D and 2-D convs, with the row shifts of the forward's buffer T
-    (the comment above _row_plan) and the leading kernel offsets' shifts moved onto gy:
+def _rows_grads_apply(g, cin_g, cout):
+    """Whether _rows_backward computes the gradients of a 'same' conv: 1-D or 2-D, with at
+    least _ROWS_MIN_GRAD rows per group on both sides (C_in/g * k[-1] and C_out/g * k[-1])."""
+    kl = g.k[-1]
+    return (len(g.k) <= 2 and cin_g * kl >= _ROWS_MIN_GRAD
+            and (cout // g.groups) * kl >= _ROWS_MIN_GRAD)
 
-        gw[co, (ci, j), o] = sum_p T[(ci, j), p] * gy[co, p - lead_o]
 
-    so per sample one GEMM T (C*k[-1], S) @ G (S, k[0]*C_out) per group, G holding k[0] copies
-    of gy^T shifted by whole rows (zero where the shift leaves the plane); summed over samples.
-    Only T's interior is read (its margins are zeros). With one group the bias gradient rides
-    in the GEMM: a row of ones in T against the unshifted copy of gy."""
-    n, cout, groups = gy.shape[0], gy.shape[1], g.groups
-    cin_g, kl = w_shape[1], g.k[-1]
-    c, cog, sp = cin_g * groups, cout // groups, _prod(g.in_size)
-    margin, length, _, _, _, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
+def _flipped(g):
+    """The geometry of a 'same' conv's adjoint: stride 1, the paddings swapped."""
+    return _Geom(g.in_size, g.in_size, g.k, g.stride, g.dilation, g.pad_hi, g.pad_lo, g.groups)
+
+
+def _rows_backward(xp, x, gy, w, b, g, need_x=True, need_w=True, need_b=False, w_shape=None):
+    """A 1-D or 2-D 'same' conv's input gradient (plus ``b`` per input channel, for the
+    transposed conv), weight gradient and bias gradient, in one pass over the batch
+    (``w`` may be None, with ``w_shape``, when the input gradient is not asked for).
+
+    The input gradient is the conv of gy with the kernel flipped and its channel axes
+    swapped, in the flipped geometry, computed as _rows_forward does: per sample T2 (the
+    k[-1] row-shifted copies of gy, (C_out * k[-1], L)) and _rows_product. The weight
+    gradient reuses T2 while it is in the cache:
+
+        gw[co, ci, o, k[-1]-1-j] = sum_q T2[(co, j), q] * X[(ci, o), q]
+
+    with X (C_in/g * k[0], S) holding k[0] copies of x shifted by the leading offsets' whole
+    rows (zero where the shift leaves the plane): one GEMM T2 @ X^T per sample and group.
+    With one group and an unshifted copy in T2 the bias gradient rides in it, against a row
+    of ones in X. Returns (gx, gw, gb), None where not asked for."""
+    w_shape = w.shape if w is not None else w_shape
+    n, cout, cin_g, groups = gy.shape[0], w_shape[0], w_shape[1], g.groups
+    kl, c, cog, sp = g.k[-1], cin_g * groups, cout // groups, _prod(g.in_size)
+    gf = _flipped(g)
+    margin, length, _, _, copies, lead_f = _row_plan(gf.in_size, gf.k, gf.dilation, gf.pad_lo)
+    lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)[5]
     k0 = len(lead)
-    c0 = lead.index(0) if 0 in lead else None
-    fused = bias and groups == 1 and c0 is not None
-    rows = c * kl + fused
-    xs = x.reshape(n, c, sp)
-    gys = gy.reshape(n, groups, cog, sp)
-    gsize = (k0 + (c0 is None)) * cout * sp  # G, plus gy^T when no block is unshifted
-    sample = (rows * length + gsize) * x.itemsize
+    fused_x = need_x and b is not None and groups == 1
+    j0 = next((j for j, cp in enumerate(copies) if cp[2] == 0 and cp[3] == sp), None)
+    fused_b = need_b and need_w and groups == 1 and j0 is not None
+    rows = cout * kl + fused_x  # T2
+    xrows = cin_g * k0 + fused_b  # X, per group
+    stacked = cog * kl >= _ROWS_STACK_K
+    extra = _rows_scratch(k0, c, length, sp, stacked) if need_x else 0
+    if need_x:
+        # the adjoint conv's weight (C_in, C_out/g, *k): flipped, channel axes swapped
+        wf = w.reshape(groups, cog, cin_g, k0, kl)[:, :, :, ::-1, ::-1].swapaxes(1, 2)
+        wf = wf.reshape(c, cog, k0, kl)
+        wm = _rows_layout(xp, wf, b if fused_x else None, groups, k0, stacked)
+        gx = xp.empty((n, groups, cin_g, sp), dtype=gy.dtype)
+    gys = gy.reshape(n, cout, sp)
+    xs = x.reshape(n, c, sp) if need_w else None
+    per_sample = rows * length + extra + (groups * xrows * sp if need_w else 0)
     sums = {}
 
     def job(start, stop):
-        bsz = _chunk(n, sample, stop - start)
-        buf = _scratch(xp, (rows * length + gsize) * bsz, x.dtype)
-        gwt = xp.zeros((groups, rows // groups, k0 * cog), dtype=x.dtype)
-        part = xp.empty((bsz,) + gwt.shape, dtype=x.dtype)
-        gb = xp.zeros(cout, dtype=x.dtype) if bias and not fused else None
+        bsz = _chunk(n, per_sample * gy.itemsize, stop - start)
+        buf = _scratch(xp, per_sample * bsz, gy.dtype)
+        gwt = part = gb = None
+        if need_w:
+            gwt = xp.zeros((groups, cog * kl, xrows), dtype=gy.dtype)
+            part = xp.empty((bsz,) + gwt.shape, dtype=gy.dtype)
+        if need_b and not fused_b:
+            gb = xp.zeros(cout, dtype=gy.dtype)
         for lo in range(start, stop, bsz):
             m = min(bsz, stop - lo)
-            t = _row_copies(xs[lo:lo + m], buf[: m * rows * length], rows, g)
-            if fused:
-                t[:, c * kl, margin:margin + sp] = 1
-            t = t[:, :, margin:margin + sp].reshape(m, groups, rows // groups, sp)
+            t = _row_copies(gys[lo:lo + m], buf[: m * rows * length], rows, gf)
             at = m * rows * length
-            gg = buf[at: at + m * sp * k0 * cout].reshape(m, sp, groups, k0, cog)
-            # one transposing copy of gy, into the unshifted block when there is one; the
-            # other blocks are copied from it
-            if c0 is None:
-                src = buf[at + m * sp * k0 * cout: at + m * sp * (k0 + 1) * cout]
-                src = src.reshape(m, sp, groups, cog)
-            else:
-                src = gg[:, :, :, c0]
-            src[...] = gys[lo:lo + m].transpose(0, 3, 1, 2)
-            for o, s in enumerate(lead):
-                if o == c0:
-                    continue
-                s = max(-sp, min(s, sp))  # a shift past the plane leaves only zeros
-                if s >= 0:
-                    gg[:, :s, :, o] = 0
-                    gg[:, s:, :, o] = src[:, : sp - s]
-                else:
-                    gg[:, sp + s:, :, o] = 0
-                    gg[:, : sp + s, :, o] = src[:, -s:]
-            gg = gg.reshape(m, sp, groups, k0 * cog).transpose(0, 2, 1, 3)
-            xp.matmul(t, gg, out=part[:m])
-            gwt += part[0] if m == 1 else part[:m].sum(axis=0)
+            if need_x:
+                if fused_x:
+                    t[:, cout * kl] = 1
+                tg = t.reshape(m, groups, rows // groups, length) if groups > 1 else t[:, None]
+                out = gx[lo:lo + m]
+                _rows_product(xp, wm, tg, out, buf[at: at + m * extra], lead_f, margin, sp)
+                if b is not None and not fused_x:
+                    out.reshape(m, c, sp)[...] += b.reshape(c, 1)
+                at += m * extra
+            if need_w:
+                xm = buf[at: at + m * groups * xrows * sp].reshape(m, groups, xrows, sp)
+                xo = xm[:, :, : cin_g * k0].reshape(m, groups, cin_g, k0, sp)
+                src = xs[lo:lo + m].reshape(m, groups, cin_g, sp)
+                for o, s in enumerate(lead):
+                    s = max(-sp, min(s, sp))  # a shift past the plane leaves only zeros
+                    if s >= 0:
+                        xo[:, :, :, o, : sp - s] = src[..., s:]
+                        xo[:, :, :, o, sp - s:] = 0
+                    else:
+                        xo[:, :, :, o, -s:] = src[..., : sp + s]
+                        xo[:, :, :, o, :-s] = 0
+                if fused_b:
+                    xm[:, 0, cin_g * k0] = 1
+                tw = t[:, : cout * kl, margin:margin + sp].reshape(m, groups, cog * kl, sp)
+                xp.matmul(tw, xm.swapaxes(2, 3), out=part[:m])
+                gwt += part[0] if m == 1 else part[:m].sum(axis=0)
             if gb is not None:
-                gb += gys[lo:lo + m].sum(axis=3).sum(axis=0).reshape(cout)
+                gb += gys[lo:lo + m].sum(axis=2).sum(axis=0)
         sums[start] = (gwt, gb)
 
-    _over_batch(xp, job, n, c * _prod(g.k) * sp * x.itemsize)
-    parts = [sums[start] for start in sorted(sums)]
-    gwt, gb = parts[0]
-    for other_w, other_b in parts[1:]:
-        gwt += other_w
-        if gb is not None:
-            gb += other_b
-    if fused:
-        gb = xp.ascontiguousarray(gwt[0, c * kl, c0 * cout:(c0 + 1) * cout])
-        gwt = gwt[:, : c * kl]
-    # (groups, C_in/g, k[-1], k[0], C_out/g) -> (C_out, C_in/g, k[0], k[-1])
-    gw = gwt.reshape(groups, cin_g, kl, k0, cog).transpose(0, 4, 1, 3, 2)
-    return xp.ascontiguousarray(gw).reshape(w_shape), gb
+    _over_batch(xp, job, n, c * _prod(g.k) * sp * gy.itemsize)
+    gx = gx.reshape((n, c) + g.in_size) if need_x else None
+    gw = gb = None
+    if need_w or need_b:
+        parts = [sums[start] for start in sorted(sums)]
+        gwt, gb = parts[0]
+        for other_w, other_b in parts[1:]:
+            if need_w:
+                gwt += other_w
+            if gb is not None:
+                gb += other_b
+        if fused_b:
+            gb = xp.ascontiguousarray(gwt[0].reshape(cout, kl, xrows)[:, j0, cin_g * k0])
+        if need_w:
+            # (groups, C_out/g, j, C_in/g, o) -> (C_out, C_in/g, o, k[-1]-1-j)
+            gw = gwt[:, :, : cin_g * k0].reshape(groups, cog, kl, cin_g, k0)
+            gw = gw.transpose(0, 1, 3, 4, 2)[..., ::-1]
+            gw = xp.ascontiguousarray(gw).reshape(w_shape)
+    return gx, gw, gb
 
 
 def _wgrad_per_sample(xp, cols, gy, gwt, gb, groups):
@@ -697,10 +789,10 @@ def _same_input_grad(xp, gy, w, b, g):
     ordered (offset, channel), its padding reads zeroed, then each offset's slab added to gx
     shifted back by the offset. The zeroed entries are the only ones a shift carries across a
     row, plane or channel, so each add is one slice of every sample's whole (C*S) gradient.
-    Parts of the batch run on ember's threads. 1-D and 2-D convs with C_in/g * k[-1] >=
-    _ROWS_MIN_GRAD take _rows_input_grad instead."""
-    if len(g.k) <= 2 and w.shape[1] * g.k[-1] >= _ROWS_MIN_GRAD:
-        return _rows_input_grad(xp, gy, w, b, g)
+    Parts of the batch run on ember's threads. 1-D and 2-D convs with enough channels
+    (_rows_grads_apply) take _rows_backward instead."""
+    if _rows_grads_apply(g, w.shape[1], w.shape[0]):
+        return _rows_backward(xp, None, gy, w, b, g, need_x=True, need_w=False)[0]
     n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
     c, cog, sp, kk = cin_g * groups, cout // groups, _prod(g.in_size), _prod(g.k)
     span = cin_g * sp
@@ -740,61 +832,6 @@ def _same_input_grad(xp, gy, w, b, g):
                 dst.reshape(m, c, sp)[...] += b.reshape(c, 1)
 
     _over_batch(xp, job, n, sample)
-    return gx.reshape((n, c) + g.in_size)
-
-
-def _rows_input_grad(xp, gy, w, b, g):
-    """_same_input_grad for 1-D and 2-D convs, the adjoint of the row-shift forward (the
-    comment above _row_plan): per sample G (k[0]*C_out, S) holds k[0] copies of gy shifted by
-    the leading kernel offsets' whole rows, P = W (C_in*k[-1], k[0]*C_out) @ G per group is
-    the gradient of T's interior, and each of the k[-1] row-shifted copies is added back
-    into gx, its wrapped reads zeroed first."""
-    n, cout, cin_g, groups = gy.shape[0], w.shape[0], w.shape[1], g.groups
-    kl, c, cog, sp = g.k[-1], cin_g * groups, cout // groups, _prod(g.in_size)
-    margin, _, _, _, copies, lead = _row_plan(g.in_size, g.k, g.dilation, g.pad_lo)
-    k0 = len(lead)
-    # W^T with rows (channel, k[-1] index) and columns (leading offset, C_out/g), per group
-    wt = w.reshape(groups, cog, cin_g, k0, kl).transpose(0, 2, 4, 3, 1)
-    wt = xp.ascontiguousarray(wt).reshape(groups, cin_g * kl, k0 * cog)
-    gys = gy.reshape(n, groups, cog, sp)
-    gx = xp.empty((n, c, sp), dtype=gy.dtype)
-    sample = (k0 * cout + c * kl) * sp * gy.itemsize
-    # the first copy that covers the whole plane (shift 0) is copied into gx, not added
-    first = next((j for j, cp in enumerate(copies) if cp[2] == 0 and cp[3] == sp), None)
-
-    def job(start, stop):
-        bsz = _chunk(n, sample, stop - start)
-        buf = _scratch(xp, (k0 * cout + c * kl) * sp * bsz, gy.dtype)
-        for lo in range(start, stop, bsz):
-            m = min(bsz, stop - lo)
-            gg = buf[: m * k0 * cout * sp].reshape(m, groups, k0, cog, sp)
-            src = gys[lo:lo + m]
-            for o, s in enumerate(lead):
-                s = max(-sp, min(s, sp))  # a shift past the plane leaves only zeros
-                if s >= 0:
-                    gg[:, :, o, :, :s] = 0
-                    gg[:, :, o, :, s:] = src[..., : sp - s]
-                else:
-                    gg[:, :, o, :, sp + s:] = 0
-                    gg[:, :, o, :, : sp + s] = src[..., -s:]
-            at = m * k0 * cout * sp
-            p = buf[at: at + m * c * kl * sp].reshape(m, groups, cin_g * kl, sp)
-            xp.matmul(wt, gg.reshape(m, groups, k0 * cog, sp), out=p)
-            p = p.reshape(m, c, kl, sp)
-            dst = gx[lo:lo + m]
-            if first is None:
-                dst[...] = 0
-            else:
-                dst[...] = p[:, :, first]
-            for j, (d0, d1, s0, s1, wrapped) in enumerate(copies):
-                if wrapped is not None:
-                    p[:, :, j].reshape((m, c) + g.in_size)[..., wrapped] = 0
-                if j != first and d1 > d0:
-                    dst[:, :, s0:s1] += p[:, :, j, d0 - margin:d1 - margin]
-            if b is not None:
-                dst += b.reshape(c, 1)
-
-    _over_batch(xp, job, n, c * _prod(g.k) * sp * gy.itemsize)
     return gx.reshape((n, c) + g.in_size)
 
 
@@ -850,6 +887,10 @@ class _Conv(Function):
         xp = ctx.xp
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
+        if _same(g) and _rows_grads_apply(g, ctx.w_shape[1], ctx.w_shape[0]):
+            gx, gw, gb = _rows_backward(xp, x, gy, w, None, g, need_x, need_w, need_b)
+            return tuple(None if a is None else Tensor._make(a, False, None, 0)
+                         for a in (gx, gw, gb)) + (None,)
         if _same(g):
             if need_x:
                 gx = Tensor._make(_same_input_grad(xp, gy, w, None, g), False, None, 0)

@@ -373,16 +373,19 @@ ROWS = SAME + [
 
 
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", ROWS)
-@pytest.mark.parametrize("rows_min_k, chunk_bytes", [(0, 1 << 20), (0, 1), (1 << 30, 1)])
-def test_same_path_rows_forward(x_shape, w_shape, kwargs, rows_min_k, chunk_bytes,
+@pytest.mark.parametrize("rows_min_k, chunk_bytes, stack_k", [
+    (0, 1 << 20, 0), (0, 1, 0), (0, 1 << 20, 1 << 30), (0, 1, 1 << 30), (1 << 30, 1, 0)])
+def test_same_path_rows_forward(x_shape, w_shape, kwargs, rows_min_k, chunk_bytes, stack_k,
                                 monkeypatch):
-    """The row-shift forward, weight and input gradients forced on (0) or off (1 << 30) for
-    any channel count, in one chunk or one sample per chunk; with and without bias (fused as
-    a row of ones in the forward and the weight gradient)."""
+    """The row-shift forward and gradients (_rows_backward) forced on (0) or off (1 << 30)
+    for any channel count, in one chunk or one sample per chunk, the leading offsets' GEMMs
+    stacked into one (stack_k 0) or one per offset (1 << 30); with and without bias (fused
+    as a row of ones in the forward and the weight gradient)."""
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_ROWS_MIN_K", rows_min_k)
     monkeypatch.setattr(conv_ops, "_ROWS_MIN_GRAD", rows_min_k)
+    monkeypatch.setattr(conv_ops, "_ROWS_STACK_K", stack_k)
     monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
     check_op(ember.conv2d, [x_shape, w_shape, (w_shape[0],)], torch_fn=F.conv2d, kwargs=kwargs)
     check_op(ember.conv2d, [x_shape, w_shape], torch_fn=F.conv2d, kwargs=kwargs)
@@ -443,19 +446,22 @@ def test_same_path_rows_forward_lenet_conv2_float32():
 
 @pytest.mark.parametrize("groups, bias", [(1, True), (1, False), (2, True)])
 @pytest.mark.parametrize("n, chunk_bytes", [(7, 1), (7, 1 << 20), (1, 1)])
-def test_same_path_rows_weight_and_input_grad_kernels(groups, bias, n, chunk_bytes,
-                                                      monkeypatch):
-    """The row-shift weight gradient (bias fused in the GEMM with one group, summed apart
-    with two) and input gradient (plus the transposed conv's bias) on arrays against torch:
-    odd sizes, batch 1, one sample per chunk."""
+@pytest.mark.parametrize("stack_k", [0, 1 << 30])
+def test_same_path_rows_backward_kernel(groups, bias, n, chunk_bytes, stack_k, monkeypatch):
+    """_rows_backward on arrays against torch: the input gradient (plus the transposed conv's
+    bias), the weight gradient and the bias gradient (fused in the weight gradient's GEMM with
+    one group, summed apart with two), all together and each alone (the same values: the
+    transposed conv and _ConvWeight call it alone); odd sizes, batch 1, one sample per chunk."""
     from ember.ops import conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_ops, "_ROWS_STACK_K", stack_k)
     rng = numpy.random.default_rng(2)
     x, gy = rng.standard_normal((n, 4, 5, 7)), rng.standard_normal((n, 6, 5, 7))
     w, b = rng.standard_normal((6, 4 // groups, 3, 3)), rng.standard_normal(4)
     g = conv_ops._Geom((5, 7), (5, 7), (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), groups)
-    gw, gb = conv_ops._rows_weight_grad(numpy, x, gy, w.shape, g, bias=bias)
+    gx, gw, gb = conv_ops._rows_backward(numpy, x, gy, w, b if bias else None, g,
+                                         need_b=bias)
     wt = torch.tensor(w, requires_grad=True)
     y = F.conv2d(torch.tensor(x), wt, padding=1, groups=groups)
     (gwt,) = torch.autograd.grad(y, [wt], torch.tensor(gy))
@@ -464,17 +470,50 @@ def test_same_path_rows_weight_and_input_grad_kernels(groups, bias, n, chunk_byt
         numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
     else:
         assert gb is None
-    gx = conv_ops._rows_input_grad(numpy, gy, w, b if bias else None, g)
     want = F.conv_transpose2d(torch.tensor(gy), torch.tensor(w),
                               torch.tensor(b) if bias else None, padding=1, groups=groups)
     numpy.testing.assert_allclose(gx, want.numpy(), rtol=1e-10, atol=1e-10)
+    alone_x = conv_ops._rows_backward(numpy, None, gy, w, b if bias else None, g, need_w=False)
+    alone_w = conv_ops._rows_backward(numpy, x, gy, None, None, g, need_x=False, need_b=bias,
+                                      w_shape=w.shape)
+    assert alone_x[1:] == (None, None) and alone_w[0] is None
+    numpy.testing.assert_array_equal(alone_x[0], gx)
+    numpy.testing.assert_array_equal(alone_w[1], gw)
+    if bias:
+        numpy.testing.assert_array_equal(alone_w[2], gb)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, pads, dilation", [
+    ((2, 2, 6, 7), (3, 2, 4, 4), ((1, 3), (2, 3)), (1, 2)),  # pads lo != hi: flipped geometry
+    ((2, 2, 2, 3), (3, 2, 7, 3), ((3, 1), (3, 1)), (1, 1)),  # row shifts past the plane
+    ((2, 2, 9), (3, 2, 4), ((1,), (2,)), (1,)),  # 1-D, even kernel
+])
+def test_same_path_rows_backward_flipped_geometries(x_shape, w_shape, pads, dilation):
+    """The input gradient as the conv of gy in the flipped geometry (paddings swapped) and the
+    weight gradient's flipped kernel index, where the paddings differ, against torch."""
+    from ember.ops import conv as conv_ops
+
+    rng = numpy.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    gy = rng.standard_normal((x_shape[0], w_shape[0]) + x_shape[2:])
+    size, k = x_shape[2:], w_shape[2:]
+    g = conv_ops._Geom(size, size, k, (1,) * len(k), dilation, pads[0], pads[1], 1)
+    gx, gw, gb = conv_ops._rows_backward(numpy, x, gy, w, None, g, need_b=True)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    pad = [p for lo, hi in zip(reversed(pads[0]), reversed(pads[1])) for p in (lo, hi)]
+    conv = F.conv2d if len(k) == 2 else F.conv1d
+    conv(F.pad(tx, pad), tw, dilation=dilation).backward(torch.tensor(gy))
+    numpy.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    numpy.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+    numpy.testing.assert_allclose(gb, gy.sum(axis=(0,) + tuple(range(2, gy.ndim))),
+                                  rtol=1e-10, atol=1e-10)
 
 
 def test_same_path_rows_gradients_w3_float32():
-    """W3's block conv (32 -> 32, C_in * k[-1] = 96) takes the row-shift weight and input
-    gradients by default; float32 against torch."""
+    """W3's block conv (32 -> 32, C_in * k[-1] = 96) takes the row-shift gradients
+    (_rows_backward) and the stacked GEMM by default; float32 against torch."""
     from ember.ops import conv as conv_ops
 
-    assert 32 * 3 >= max(conv_ops._ROWS_MIN_K, conv_ops._ROWS_MIN_GRAD)
+    assert 32 * 3 >= max(conv_ops._ROWS_MIN_K, conv_ops._ROWS_MIN_GRAD, conv_ops._ROWS_STACK_K)
     check_op(ember.conv2d, [(3, 32, 9, 10), (32, 32, 3, 3), (32,)], torch_fn=F.conv2d,
              kwargs={"padding": 1}, dtype=numpy.float32, rtol=1e-4, atol=5e-3, gradcheck=False)

@@ -102,6 +102,53 @@ def test_double_backward(name, fn, tfn, specs):
     check_double_backward(fn, specs)
 
 
+# The weight-per-channel passes (batch_norm, instance_norm) run chunk by chunk of the batch
+# (norm._CHUNK_BYTES): these cases have more than one sample, with and without (C, L) operands.
+CHUNKED = [c for c in CASES if c[0].startswith(("bn", "in"))]
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", CHUNKED, ids=[c[0] for c in CHUNKED])
+@pytest.mark.parametrize("chunk_bytes", [1, 40])
+def test_per_channel_passes_in_chunks(name, fn, tfn, specs, chunk_bytes, monkeypatch):
+    """One sample per chunk (1 byte) or chunks of one or a few samples with a short last one
+    (40 bytes): the same values and gradients as PyTorch, and as one chunk, bit for bit."""
+    from ember.ops import norm as norm_ops
+
+    monkeypatch.setattr(norm_ops, "_CHUNK_BYTES", chunk_bytes)
+    check_op(fn, specs, torch_fn=tfn)
+    rng = numpy.random.default_rng(4)
+    args = [rng.standard_normal(s).astype(numpy.float32) for s in specs]
+
+    def run():
+        ts = [ember.tensor(a, requires_grad=True) for a in args]
+        y = fn(*ts)
+        y.backward(ember.tensor(numpy.cos(numpy.arange(y.numel()).reshape(y.shape)),
+                                dtype=y.dtype))
+        return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+    chunked = run()
+    monkeypatch.setattr(norm_ops, "_CHUNK_BYTES", 1 << 30)
+    for got, want in zip(chunked, run()):
+        numpy.testing.assert_array_equal(got, want)
+
+
+def test_batch_norm_float32_in_chunks_by_default():
+    """A batch of 64 x 32 channels of 16 x 16 (32 KB per sample) runs in several chunks with
+    the default chunk size; float32 against torch, with a large mean."""
+    from ember.ops import norm as norm_ops
+
+    assert len(norm_ops._chunks(numpy, (64, 32, 256), 4)) > 1
+    check_op(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+             [(64, 32, 16, 16), (32,), (32,)],
+             torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),
+             dtype=numpy.float32, rtol=2e-4, atol=2e-5, gradcheck=False)
+    x = (numpy.random.default_rng(5).standard_normal((64, 32, 16, 16)) + 100)
+    x = x.astype(numpy.float32)
+    e = F.batch_norm(ember.tensor(x), None, None, training=True).numpy()
+    t = TF.batch_norm(torch.tensor(x), None, None, training=True).numpy()
+    numpy.testing.assert_allclose(e, t, rtol=1e-3, atol=1e-3)
+
+
 def test_noncontiguous_input_and_large_mean():
     check_op(lambda x: F.layer_norm(x.mT, (3,)), [(3, 4)],
              torch_fn=lambda x: TF.layer_norm(x.mT, (3,)))
