@@ -1,7 +1,11 @@
 """Eager overhead: per-op time on tiny tensors (forward, and forward+backward), and one
 784-512-512-10 MLP training step at batch 128, ember against PyTorch in the same run.
 
-    python bench/overhead.py [--repeats 5] [--threads 2] [--write docs/benchmarks.md]
+    python bench/overhead.py [--repeats 5] [--threads 2] [--clock cpu] [--write docs/benchmarks.md]
+
+``--threads`` sets PyTorch's and OpenBLAS's thread counts (OpenBLAS's before NumPy loads);
+``--clock cpu`` times process CPU time instead of the wall clock: with ``--threads 1`` it is
+steadier on a shared machine.
 """
 
 import argparse
@@ -12,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import _timing  # noqa: E402
 
 _timing.setup_env()
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _timing.early_threads(default="2"))
 
 import numpy  # noqa: E402
 
@@ -72,9 +77,7 @@ def _mlp(lib, tensor, functional):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--min-time", type=float, default=0.2)
+    _timing.add_timing_args(parser, threads=2, repeats=5, min_time=0.2)
     parser.add_argument("--write", default=None, help="markdown file to update")
     args = parser.parse_args(argv)
 
@@ -88,11 +91,11 @@ def main(argv=None):
     rows = []
     for name in e_cases:
         r = _timing.interleaved({"ember": e_cases[name], "torch": t_cases[name]},
-                                args.repeats, args.min_time)
+                                args.repeats, args.min_time, args.clock)
         rows.append((name, r["ember"] * 1e6, r["torch"] * 1e6))
     mlp = _timing.interleaved(
         {"ember": _mlp(ember, ember.tensor, eF), "torch": _mlp(torch, torch.tensor, tF)},
-        args.repeats, max(args.min_time, 1.0),
+        args.repeats, max(args.min_time, 1.0), args.clock,
     )
     lines = ["| op (4x4 float32) | ember µs | PyTorch µs | ember / PyTorch |", "|---|---|---|---|"]
     for name, e, t in rows:
@@ -104,7 +107,8 @@ def main(argv=None):
     table = "\n".join(lines)
     header = (f"Measured by `python bench/overhead.py` on {_timing.machine_line()}; "
               f"NumPy {numpy.__version__}, PyTorch {torch.__version__} with {args.threads} "
-              "threads; medians of interleaved repeats. Lower ratio is better.")
+              f"threads; {args.clock} clock, medians of {args.repeats} interleaved repeats. "
+              "Lower ratio is better.")
     print(header)
     print(table)
     if args.write:
