@@ -8,7 +8,9 @@ d_model 128, 4 heads, feed-forward 512, sequence 64, batch 16, mean pool, linear
 Each case runs ember and PyTorch interleaved (A B A B ...) in one process on equal weights and
 prints the median time per call and the ratio ember / torch (below 1 means ember is faster).
 Layer cases take gradients of a fixed random weighting of the outputs, so no loss op is needed;
-the W5 case is a whole training step with cross-entropy and AdamW. ``--threads`` also sets
+the W5 case is a whole training step with cross-entropy and AdamW. One line races ember
+against itself: MultiheadAttention's self-attention through the packed _SelfAttention node
+against the general path (ember.ops.attention._PACKED switched off). ``--threads`` also sets
 OpenBLAS's and ember's thread counts unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are set.
 ``--clock cpu`` times process CPU time instead of the wall clock (with ``--threads 1``:
 steadier on a shared machine) and reports the median of the repeats.
@@ -75,6 +77,32 @@ def _mha_case(rng, need_weights):
                                       e_params, eg),
           lambda: torch.autograd.grad(t_mha(tx, tx, tx, need_weights=need_weights)[0],
                                       t_params, tg))
+
+
+def _packed_case(rng):
+    """ember against itself: MultiheadAttention self-attention through the packed
+    _SelfAttention node against the general path (unbind + _Attention), interleaved."""
+    from ember.ops import attention as ops_attention  # noqa: PLC0415
+
+    e_mha, _ = _twin("MultiheadAttention", D_MODEL, HEADS, batch_first=True)
+    ex, _ = _pair(rng, (BATCH, SEQ, D_MODEL))
+    eg, _ = _pair(rng, (BATCH, SEQ, D_MODEL), grad=False)
+    params = [ex, *e_mha.parameters()]
+
+    def run(packed):
+        def fn():
+            ops_attention._PACKED[0] = packed
+            ember.autograd.grad(e_mha(ex, ex, ex, need_weights=False)[0], params, eg)
+        return fn
+
+    try:
+        times = _timing.interleaved({"packed": run(True), "general": run(False)},
+                                    _ARGS.repeats, _ARGS.min_time, _ARGS.clock)
+    finally:
+        ops_attention._PACKED[0] = True
+    p, g = times["packed"], times["general"]
+    print(f"{'MHA f+b packed vs general path (ember)':<46} packed {p * 1e3:6.2f} ms  "
+          f"general {g * 1e3:6.2f} ms  ratio {p / g:5.2f}")
 
 
 def _encoder_case(rng, dropout, batch_first=True):
@@ -153,6 +181,7 @@ def main():
     _sdpa_case(rng)
     _mha_case(rng, need_weights=False)
     _mha_case(rng, need_weights=True)
+    _packed_case(rng)
     _encoder_case(rng, 0.0)
     _encoder_case(rng, 0.1)
     _encoder_case(rng, 0.0, batch_first=False)

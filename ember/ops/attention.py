@@ -4,7 +4,9 @@ SDPA is one fused node, ``_Attention``: scores, mask, softmax, dropout and the p
 ``value`` run in place on one scores buffer (kept transposed, see the class), so a forward
 makes two elementwise passes over it (exp, and a multiply by 1 / column sums) besides the
 matrix products, plus two (max, subtract) when the scores are masked or could be large
-enough for exp to overflow (_exp_is_safe), and one for a mask. Its backward has two
+enough for exp to overflow (_exp_is_safe), and one for a mask. nn.MultiheadAttention's
+self-attention (query is key is value, packed weights) is one ``_SelfAttention`` node on the
+packed projection: the same math on head views of it. The backward of both has two
 branches:
 
 - without ``create_graph`` it works on arrays (two products for the value/probability
@@ -24,7 +26,7 @@ import math
 
 from ember import dtypes, errors, random
 from ember.autograd import grad_mode
-from ember.autograd.function import Function
+from ember.autograd.function import Function, _Tracing
 from ember.ops import index, linalg, reduce
 from ember.ops import shape as shape_ops
 from ember.ops import activation
@@ -57,25 +59,10 @@ class _Attention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, keep, weights, order):
-        xp = ctx.xp
-        st = _scores_t(xp, q, k, scale)
-        if mask is not None:
-            mt = _swap(xp, mask)
-            if xp.broadcast_shapes(st.shape, mt.shape) == st.shape:
-                st += mt
-            else:
-                st = st + mt
-        stable = mask is None and _exp_is_safe(xp, q, k, scale, st)
-        empty = _softmax_cols_(xp, st, mask is not None, stable)
-        pt = st if keep is None else st * keep
-        o = _matmul_in_order(xp, xp.swapaxes(pt, -1, -2), v, order)
-        ctx.order = order
-        ctx.scale = scale
-        ctx.keep = keep
-        ctx.empty = empty
+        o, st = _attend(ctx, ctx.xp, q, k, v, mask, scale, keep, order)
         ctx.save_for_backward(q, k, v, mask, st, o)
         if weights:
-            return o, xp.swapaxes(st, -1, -2)
+            return o, ctx.xp.swapaxes(st, -1, -2)
         return o
 
     @staticmethod
@@ -86,26 +73,136 @@ class _Attention(Function):
             return _backward_arrays(ctx, go._data, None if gw is None else gw._data,
                                     q._data, k._data, v._data, pt._data, o._data,
                                     need_q, need_k, need_v, need_mask)
-        # create_graph: the same formulas with ember ops, on probabilities recomputed from
-        # the graph-linked inputs so that their dependence on q, k and mask is recorded.
-        p = _probabilities(q, k, mask, ctx.scale, ctx.empty)
-        keep = None if ctx.keep is None else _const(ctx.keep).mT
-        pd = p if keep is None else p * keep
-        gv = linalg.matmul(pd.mT, go) if need_v else None
-        gq = gk = gm = None
-        if need_q or need_k or need_mask:
-            gp = linalg.matmul(go, v.mT)
-            if keep is not None:
-                gp = gp * keep
-            if gw is not None:
-                gp = gp + gw
-            gs = p * (gp - reduce.sum(gp * p, -1, True))
-            gm = gs if need_mask else None
-            if need_q or need_k:
-                gs = gs * ctx.scale
-                gq = linalg.matmul(gs, k) if need_q else None
-                gk = linalg.matmul(gs.mT, q) if need_k else None
-        return gq, gk, gv, gm, None, None, None, None
+        return _graph_grads(ctx, q, k, v, mask, go, gw, need_q, need_k, need_v, need_mask)
+
+
+class _SelfAttention(Function):
+    """Multi-head self-attention from the packed input projection ``qkv`` ((N, L, 3E) with
+    ``batch_first``, else (L, N, 3E)) to the heads' merged output ((N, L, E) / (L, N, E)) in
+    one node: the same math as _Attention on head views of ``qkv``, and the gradient of
+    ``qkv`` is written by the three products straight into one (..., 3E) buffer.
+
+    NOTE (measured, W5 shapes: (16, 64, 3 * 128), 4 heads; one thread, process CPU time,
+    medians of 7 interleaved rounds): the general path (unbind of the projection, head views,
+    _Attention) stacks the three gradients into a (N, L, 3E) copy in backward (_Unbind and
+    _Stack ~0.29 ms per layer in a W5 step) and runs 6 more nodes each way;
+    ``bench/attention_micro.py --threads 1 --clock cpu --repeats 7``, line "MHA f+b packed vs
+    general path": 8.21 vs 9.42 ms and 6.27 vs 6.87 ms in two runs. Used only outside
+    tracing: ONNX export, graphs and summary() see the general path's _Attention, which
+    they know.
+    Tried and dropped: running the batch in two parts on ember's two threads
+    (threads.parallel, parts of >= 65536 scores): W5's attention alone f+b median 2.40 vs
+    2.79 ms once, 3.13 vs 2.90 ms the next run; MultiheadAttention f+b medians 6.68-7.09 vs
+    6.29-6.70 ms unsplit (wall clock, 20 interleaved rounds, two threads, shared machine).
+    """
+
+    @staticmethod
+    def forward(ctx, qkv, mask, scale, keep, weights, heads, batch_first):
+        xp = ctx.xp
+        order = _merge_order(batch_first)
+        q, k, v = _unpack_heads(qkv, heads, batch_first)
+        o, st = _attend(ctx, xp, q, k, v, mask, scale, keep, order)
+        ctx.heads, ctx.batch_first = heads, batch_first
+        ctx.save_for_backward(qkv, mask, st, o)
+        out = o.transpose(order)
+        out = out.reshape(out.shape[:2] + (qkv.shape[-1] // 3,))
+        if weights:
+            return out, xp.swapaxes(st, -1, -2)
+        return out
+
+    @staticmethod
+    def backward(ctx, go, gw=None):
+        need_qkv, need_mask = ctx.needs_input_grad[:2]
+        heads, batch_first = ctx.heads, ctx.batch_first
+        order = _merge_order(batch_first)
+        if not _State.enabled:
+            qkv, _, pt, o = ctx.saved_arrays
+            g = go._data
+            g = g.reshape(g.shape[:2] + (heads, -1)).transpose(_split_order(batch_first))
+            buf = ctx.xp.empty(qkv.shape, qkv.dtype) if need_qkv else None
+            q, k, v = _unpack_heads(qkv, heads, batch_first)
+            outs = None if buf is None else _unpack_heads(buf, heads, batch_first)
+            gm = _backward_arrays(ctx, g, None if gw is None else gw._data, q, k, v, pt, o,
+                                  need_qkv, need_qkv, need_qkv, need_mask, outs)[3]
+            return (None if buf is None else _const(buf)), gm, None, None, None, None, None
+        qkv, mask, _, _ = ctx.saved_tensors
+        e = qkv.shape[-1] // 3
+        lead = tuple(qkv.shape[:2])
+        parts = shape_ops.unbind(shape_ops.reshape(qkv, lead + (3, heads, e // heads)), 2)
+        q, k, v = (shape_ops.permute(t, _split_order(batch_first)) for t in parts)
+        g = shape_ops.permute(shape_ops.reshape(go, lead + (heads, e // heads)),
+                              _split_order(batch_first))
+        gq, gk, gv, gm = _graph_grads(ctx, q, k, v, mask, g, gw, need_qkv, need_qkv, need_qkv,
+                                      need_mask)[:4]
+        gqkv = None
+        if need_qkv:
+            gqkv = shape_ops.stack([shape_ops.permute(t, order) for t in (gq, gk, gv)], 2)
+            gqkv = shape_ops.reshape(gqkv, lead + (3 * e,))
+        return gqkv, gm, None, None, None, None, None
+
+
+def _split_order(batch_first):
+    """The permutation from a (N, L, H, D) (batch_first) or (L, N, H, D) head view to
+    (N, H, L, D)."""
+    return (0, 2, 1, 3) if batch_first else (1, 2, 0, 3)
+
+
+def _merge_order(batch_first):
+    """Its inverse: (N, H, L, D) back to the input's layout."""
+    return (0, 2, 1, 3) if batch_first else (2, 0, 1, 3)
+
+
+def _unpack_heads(qkv, heads, batch_first):
+    """Views (N, H, L, D) of the three thirds of a packed (N, L, 3E) / (L, N, 3E) array."""
+    a, b, e3 = qkv.shape
+    qkv = qkv.reshape(a, b, 3, heads, e3 // (3 * heads))
+    perm = _split_order(batch_first)
+    return tuple(qkv[:, :, i].transpose(perm) for i in range(3))
+
+
+def _attend(ctx, xp, q, k, v, mask, scale, keep, order):
+    """The forward of both attention nodes on arrays: returns the output (..., L, Ev), laid
+    out in memory in ``order``, and the probabilities, transposed (..., S, L)."""
+    st = _scores_t(xp, q, k, scale)
+    if mask is not None:
+        mt = _swap(xp, mask)
+        if xp.broadcast_shapes(st.shape, mt.shape) == st.shape:
+            st += mt
+        else:
+            st = st + mt
+    stable = mask is None and _exp_is_safe(xp, st)
+    empty = _softmax_cols_(xp, st, mask is not None, stable)
+    pt = st if keep is None else st * keep
+    o = _matmul_in_order(xp, xp.swapaxes(pt, -1, -2), v, order)
+    ctx.order = order
+    ctx.scale = scale
+    ctx.keep = keep
+    ctx.empty = empty
+    return o, st
+
+
+def _graph_grads(ctx, q, k, v, mask, go, gw, need_q, need_k, need_v, need_mask):
+    """The create_graph backward: the same formulas with ember ops, on probabilities
+    recomputed from the graph-linked inputs so that their dependence on q, k and mask is
+    recorded."""
+    p = _probabilities(q, k, mask, ctx.scale, ctx.empty)
+    keep = None if ctx.keep is None else _const(ctx.keep).mT
+    pd = p if keep is None else p * keep
+    gv = linalg.matmul(pd.mT, go) if need_v else None
+    gq = gk = gm = None
+    if need_q or need_k or need_mask:
+        gp = linalg.matmul(go, v.mT)
+        if keep is not None:
+            gp = gp * keep
+        if gw is not None:
+            gp = gp + gw
+        gs = p * (gp - reduce.sum(gp * p, -1, True))
+        gm = gs if need_mask else None
+        if need_q or need_k:
+            gs = gs * ctx.scale
+            gq = linalg.matmul(gs, k) if need_q else None
+            gk = linalg.matmul(gs.mT, q) if need_k else None
+    return gq, gk, gv, gm, None, None, None, None
 
 
 def _swap(xp, a):
@@ -115,12 +212,15 @@ def _swap(xp, a):
     return a.reshape(a.shape + (1,)) if a.ndim == 1 else a
 
 
-def _matmul_in_order(xp, a, b, order):
+def _matmul_in_order(xp, a, b, order, out=None):
     """``a @ b`` written into a buffer whose axes lie in memory in ``order`` (a permutation of
     the result's axes; None: row-major), so that permuting the result by ``order`` gives a
     contiguous array. Multi-head attention merges its heads that way, and its q, k and v are
     views of such a layout, so their gradients are made in it too: the permute and reshape
-    that follow then need no copy (NOTE: three (N, L, E) copies less per backward in W5)."""
+    that follow then need no copy (NOTE: three (N, L, E) copies less per backward in W5).
+    ``out``: write into this view instead (a third of _SelfAttention's packed gradient)."""
+    if out is not None:
+        return xp.matmul(a, b, out=out)
     shape = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     if order is None or len(order) != len(shape):
         return xp.matmul(a, b)
@@ -132,9 +232,17 @@ def _matmul_in_order(xp, a, b, order):
 
 
 def _times_c(xp, a, b):
-    """``a * b`` written C-contiguous whatever the layout of ``a`` (a transposed view)."""
-    out = xp.empty(xp.broadcast_shapes(a.shape, b.shape), dtype=a.dtype)
-    return xp.multiply(a, b, out=out)
+    """``a * b`` for a scalar ``b``, written C-contiguous whatever the layout of ``a`` (a
+    transposed view). NOTE (measured with timeit, min of 3x300 calls, one thread, on W5's
+    query heads as views of the packed projection, (16, 4, 32, 64) float32): a transposing
+    copy then a contiguous scaling pass in place, 71-77 us, against 95-116 us for
+    np.multiply(a, b, out=C-contiguous buffer): NumPy's strided multiply is slower than
+    its strided copy."""
+    if a.flags.c_contiguous:
+        return xp.multiply(a, b)
+    out = xp.ascontiguousarray(a)
+    out *= b
+    return out
 
 
 def _scores_t(xp, q, k, scale):
@@ -144,6 +252,10 @@ def _scores_t(xp, q, k, scale):
     small per-head products about 2x faster on plain row-major operands than through a
     transposed view (W5's (16, 4, 64, 32) heads, one thread: 125 us vs 280-310 us; the copy
     of the queries costs ~20-70 us). When E >= S scaling the scores is cheaper than the copy.
+    Tried and dropped (timeit, one thread, W5 heads): np.einsum for the batched product,
+    3.4 ms against 129 us for matmul's per-matrix BLAS calls (there is no one larger
+    product: the heads' products are blocks of a block-diagonal one); PyTorch's bmm on the
+    same arrays takes 185 us, so NumPy's loop over BLAS calls is not what is slow here.
     """
     qt = xp.swapaxes(q, -1, -2)
     s = qt.dtype.type(scale)
@@ -154,22 +266,24 @@ def _scores_t(xp, q, k, scale):
     return st
 
 
-def _exp_is_safe(xp, q, k, scale, st):
+def _exp_is_safe(xp, st):
     """Whether exp of the unmasked scores can be taken without subtracting their maximum.
 
-    By Cauchy-Schwarz every score is at most ``scale * max|q_l| * max|k_s|`` in magnitude;
-    below half the exponent range exp neither overflows (nor does a column sum of S of them)
-    nor underflows, and softmax is shift-invariant, so the result is the same within
-    rounding. NOTE: saves the max pass and the subtraction over the (..., S, L) scores, ~230
-    us of ~1 ms in a W5 attention forward; the two norms cost ~30 us (one thread)."""
+    When every score lies within half the exponent range, exp neither overflows (nor does a
+    column sum of S of them) nor underflows, and softmax is shift-invariant, so the result is
+    the same within rounding. NOTE: saves the max pass and the subtraction over the
+    (..., S, L) scores, ~230 us of ~1 ms in a W5 attention forward. NOTE (measured with
+    timeit, min of 3x300 calls, one thread, W5's (16, 4, 64, 64) float32 scores): their
+    max and min cost 41 us; the bound used before, scale * max|q_l| * max|k_s| from two
+    einsum norms, cost 107 us on contiguous q, k and 167 us on MultiheadAttention's strided
+    head views (and it accepts fewer cases: it bounds the scores from above)."""
     if st.size == 0 or st.dtype.kind != "f":
         return False
     info = xp.finfo(st.dtype)
     limit = 0.5 * min(math.log(float(info.max)) - math.log(st.shape[-2] + 1.0),
                       -math.log(float(info.tiny)))
-    qq = xp.einsum("...le,...le->...l", q, q).max()
-    kk = xp.einsum("...se,...se->...s", k, k).max()
-    return bool(abs(scale) * math.sqrt(float(qq) * float(kk)) <= limit)
+    # NaN fails both comparisons and takes the shifted path, as before.
+    return bool(-limit <= float(st.min())) and bool(float(st.max()) <= limit)
 
 
 def _softmax_cols_(xp, st, masked, stable):
@@ -197,7 +311,8 @@ def _softmax_cols_(xp, st, masked, stable):
     return empty
 
 
-def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_mask):
+def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_mask,
+                     outs=None):
     """The gradients on arrays (no create_graph), on the transposed layout (..., S, L).
 
     dS = P * (dP - r) with r = rowsum(dP * P) = rowsum(g * o) per query (as FlashAttention
@@ -207,14 +322,15 @@ def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_ma
     with g read through a transposed view (2x slower) and the passes over the (..., S, L)
     scores for r and the subtraction: 500 us vs 610 us on W5's heads, one thread. The score
     scale goes into that copy of g, or onto dQ and dK (not onto dS: a pass over the scores
-    less, ~80 us)."""
+    less, ~80 us). ``outs``: views shaped like q, k, v to write their gradients into."""
     xp = ctx.xp
     keep = ctx.keep
     gv = gq = gk = gm = None
     order = ctx.order
+    oq, ok, ov = (None, None, None) if outs is None else outs
     if need_v:
         pdt = pt if keep is None else pt * keep
-        gv = _const(_matmul_in_order(xp, pdt, g, order))
+        gv = _const(_matmul_in_order(xp, pdt, g, order, ov))
     if need_q or need_k or need_mask:
         r = xp.einsum("...le,...le->...l", g, o)
         s = g.dtype.type(ctx.scale)
@@ -238,12 +354,12 @@ def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_ma
         if need_mask:
             gm = _const(xp.swapaxes(gpt, -1, -2))
         if need_q:
-            gq = _matmul_in_order(xp, xp.swapaxes(gpt, -1, -2), k, order)
+            gq = _matmul_in_order(xp, xp.swapaxes(gpt, -1, -2), k, order, oq)
             if s is not None:
                 gq *= s
             gq = _const(gq)
         if need_k:
-            gk = _matmul_in_order(xp, gpt, q, order)
+            gk = _matmul_in_order(xp, gpt, q, order, ok)
             if s is not None:
                 gk *= s
             gk = _const(gk)
@@ -263,8 +379,14 @@ def _with_row(xp, a, row, c):
     appended, both times ``c``."""
     shape = xp.broadcast_shapes(a.shape[:-2], row.shape[:-1])
     out = xp.empty(shape + (a.shape[-2] + 1, a.shape[-1]), dtype=a.dtype)
-    xp.multiply(a, c, out=out[..., :-1, :])
-    xp.multiply(row, c, out=out[..., -1, :])
+    # NOTE (measured with timeit, min of 3x300 calls, one thread, W5's (16, 4, 64, 32) g):
+    # the transposing copy, then one contiguous scaling pass: 102-105 us against 136-139 us
+    # for multiplying into the strided rows (NumPy's strided multiply is slower than its
+    # strided copy).
+    xp.copyto(out[..., :-1, :], a)
+    xp.copyto(out[..., -1, :], row)
+    if c != 1:
+        out *= c
     return out
 
 
@@ -601,10 +723,11 @@ def _mha(op, query, key, value, embed_dim, num_heads, in_proj_weight, in_proj_bi
     _check_qkv(op, query, key, value, shapes=False)
     batched = _mha_shapes(op, query, key, value, key_padding_mask, attn_mask, num_heads)
     b_axis = 0 if batch_first else 1
-    if not batched:
+    if not batched:  # keep self-attention recognisable (query is key is value)
+        same_k, same_v = key is query, value is key
         query = shape_ops.unsqueeze(query, b_axis)
-        key = query if key is query else shape_ops.unsqueeze(key, b_axis)
-        value = key if value is key else shape_ops.unsqueeze(value, b_axis)
+        key = query if same_k else shape_ops.unsqueeze(key, b_axis)
+        value = key if same_v else shape_ops.unsqueeze(value, b_axis)
         if key_padding_mask is not None:
             key_padding_mask = shape_ops.unsqueeze(key_padding_mask, 0)
     e = query.shape[-1]
@@ -644,6 +767,16 @@ def _mha(op, query, key, value, embed_dim, num_heads, in_proj_weight, in_proj_bi
     causal = is_causal and key_padding_mask is None and not need_weights
     kpm, am = _mha_masks(op, key_padding_mask, None if causal else attn_mask, dtype, n,
                          num_heads, n_q, n_k)
+    p = dropout_p if training else 0.0
+    if (query is key and key is value and not separate and bias_k is None and bias_v is None
+            and not add_zero_attn and _Tracing.tracer is None and _PACKED[0]):
+        # One _SelfAttention node on the packed projection (NOTE at the class).
+        mask = am if kpm is None else (kpm if am is None else am + kpm)
+        qkv = _linear(query, in_proj_weight, in_proj_bias)
+        out = _packed_self_attention(qkv, num_heads, batch_first, mask, p, causal,
+                                     need_weights)
+        return _mha_out(out, need_weights, average_attn_weights, out_proj_weight,
+                        out_proj_bias, batched, b_axis)
     q, k, v = _project(query, key, value, num_heads, in_proj_weight, in_proj_bias, separate,
                        q_proj_weight, k_proj_weight, v_proj_weight)
     if bias_k is not None and bias_v is not None:
@@ -664,22 +797,51 @@ def _mha(op, query, key, value, embed_dim, num_heads, in_proj_weight, in_proj_bi
         v = shape_ops.cat([v, zeros], 2)
         kpm, am = _pad_last(kpm), _pad_last(am)
     mask = am if kpm is None else (kpm if am is None else am + kpm)
-    p = dropout_p if training else 0.0
-    order = (0, 2, 1, 3) if batch_first else (2, 0, 1, 3)
+    order = _merge_order(batch_first)
     out = _sdpa(op, q, k, v, mask, p, causal, None, False, need_weights, order)
+    merged = shape_ops.permute(out[0] if need_weights else out, order)
+    merged = shape_ops.reshape(merged, tuple(merged.shape[:2]) + (e,))
+    out = (merged, out[1]) if need_weights else merged
+    return _mha_out(out, need_weights, average_attn_weights, out_proj_weight, out_proj_bias,
+                    batched, b_axis)
+
+
+def _mha_out(out, need_weights, average_attn_weights, out_proj_weight, out_proj_bias,
+             batched, b_axis):
+    """The merged heads through the output projection; the weights averaged if asked."""
     weights = None
     if need_weights:
         out, weights = out
         if average_attn_weights:
             weights = reduce.mean(weights, 1)
-    out = shape_ops.permute(out, order)
-    out = shape_ops.reshape(out, tuple(out.shape[:2]) + (e,))
     out = _linear(out, out_proj_weight, out_proj_bias)
     if not batched:
         out = shape_ops.squeeze(out, b_axis)
         if weights is not None:
             weights = shape_ops.squeeze(weights, 0)
     return out, weights
+
+
+# Whether nn.MultiheadAttention's self-attention (query is key is value, packed weights) runs
+# as one _SelfAttention node; tests switch it off to compare with the general path.
+_PACKED = [True]
+
+
+def _packed_self_attention(qkv, heads, batch_first, mask, dropout_p, causal, weights):
+    """_SelfAttention on the packed projection, with _sdpa's causal mask and dropout draw
+    (the same random draws as the general path)."""
+    xp = qkv.device.xp
+    dtype = qkv._data.dtype
+    lead = tuple(qkv.shape[:2])
+    n, length = lead if batch_first else lead[::-1]
+    d = qkv.shape[-1] // (3 * heads)
+    if causal:
+        mask = _const(_causal(xp, length, length, dtype))
+    scale = 1.0 / math.sqrt(d) if d else 1.0
+    keep = None
+    if dropout_p > 0.0:
+        keep = _dropout_keep(xp, (n, heads, length, length), float(dropout_p), dtype)
+    return _SelfAttention.apply(qkv, mask, scale, keep, weights, heads, batch_first)
 
 
 TENSOR_METHODS = {}

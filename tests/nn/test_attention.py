@@ -186,3 +186,100 @@ def test_errors():
         m(x, x, x, is_causal=True)
     with pytest.raises(ember.errors.DTypeError, match="bool mask or a float mask"):
         m(x, x, x, attn_mask=ember.zeros(5, 5, dtype=ember.int64))
+
+
+def _both_paths(monkeypatch, m, x, call, seed=0, create_graph=False):
+    """Run ``m(x, x, x, **call)`` through the packed _SelfAttention node and through the
+    general path (unbind + _Attention); return (outputs, gradients) of each. The packed
+    node must actually run (counted)."""
+    from ember.ops import attention as A  # noqa: PLC0415
+
+    calls = []
+    apply = A._SelfAttention.apply
+    monkeypatch.setattr(A._SelfAttention, "apply",
+                        lambda *a, **k: calls.append(1) or apply(*a, **k))
+    results = []
+    for packed in (True, False):
+        monkeypatch.setattr(A, "_PACKED", [packed])
+        xe = ember.tensor(x, requires_grad=True)
+        kw = {k: (ember.tensor(v, requires_grad=v.dtype.kind == "f" and "is_causal" not in call)
+                  if isinstance(v, numpy.ndarray) else v) for k, v in call.items()}
+        ember.manual_seed(seed)
+        out, w = m(xe, xe, xe, **kw)
+        outs = [out] + ([w] if w is not None else [])
+        g = numpy.random.default_rng(seed + 1)
+        loss = sum((o * ember.tensor(g.standard_normal(tuple(o.shape)))).sum() for o in outs)
+        wrt = [xe, *m.parameters()] + [t for t in kw.values()
+                                       if isinstance(t, ember.Tensor) and t.requires_grad]
+        grads = ember.autograd.grad(loss, wrt, create_graph=create_graph)
+        if create_graph:  # a second-order quantity through every first-order gradient
+            second = sum((gr * gr).sum() for gr in grads)
+            grads = ember.autograd.grad(second, wrt, allow_unused=True)
+        results.append(([o.detach().numpy() for o in outs],
+                        [None if gr is None else gr.detach().numpy() for gr in grads]))
+    assert len(calls) == 1
+    return results
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("masks", ["none", "bool", "float"])
+def test_packed_self_attention_matches_general_path(monkeypatch, batch_first, need_weights,
+                                                     masks):
+    """The packed self-attention node gives the general path's outputs, weights and every
+    gradient (input, packed projection, float masks), with dropout drawing the same mask
+    (and a sample whose keys are all masked)."""
+    ember.manual_seed(5)
+    m = nn.MultiheadAttention(8, 2, dropout=0.3, batch_first=batch_first).double()
+    rng = numpy.random.default_rng(6)
+    x = rng.standard_normal((3, 5, 8) if batch_first else (5, 3, 8))
+    call = dict(need_weights=need_weights, average_attn_weights=False)
+    if masks == "bool":
+        kpm = numpy.zeros((3, 5), dtype=bool)
+        kpm[1, 3:] = True
+        kpm[2, :] = True
+        call.update(key_padding_mask=kpm, attn_mask=numpy.triu(numpy.ones((5, 5), bool), 1))
+    elif masks == "float":
+        call.update(attn_mask=rng.standard_normal((3 * 2, 5, 5)),
+                    key_padding_mask=numpy.where(rng.random((3, 5)) < 0.2, -numpy.inf, 0.0))
+    (po, pg), (go, gg) = _both_paths(monkeypatch, m, x, call)
+    for a, b in zip(po + pg, go + gg):
+        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    assert len(pg) == len(gg) == 5 + (2 if masks == "float" else 0)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_packed_self_attention_causal_unbatched_and_double_backward(monkeypatch, batch_first):
+    """The causal hint and unbatched inputs on the packed node, and create_graph: second-order
+    gradients through it (with dropout on the weights) equal the general path's."""
+    m = nn.MultiheadAttention(8, 2, dropout=0.2, batch_first=batch_first).double()
+    rng = numpy.random.default_rng(7)
+    mask = numpy.triu(numpy.full((5, 5), -numpy.inf), 1)
+    shape = (2, 5, 8) if batch_first else (5, 2, 8)
+    for x, call in [(rng.standard_normal(shape), dict(attn_mask=mask, is_causal=True,
+                                                      need_weights=False)),
+                    (rng.standard_normal((5, 8)), dict(need_weights=True))]:
+        (po, pg), (go, gg) = _both_paths(monkeypatch, m, x, call)
+        for a, b in zip(po + pg, go + gg):
+            numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    for call in [dict(need_weights=False), dict(need_weights=True),
+                 dict(attn_mask=rng.standard_normal((5, 5)), need_weights=False)]:
+        (po, pg), (go, gg) = _both_paths(monkeypatch, m, rng.standard_normal(shape), call,
+                                         create_graph=True)
+        assert sum(g is not None for g in pg) >= 4
+        for a, b in zip(po + pg, go + gg):
+            assert (a is None) == (b is None)
+            if a is not None:
+                numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_tracing_keeps_the_general_attention_node():
+    """Graphs (ONNX export, summary) see _Attention, which the exporter knows, not the packed
+    node."""
+    from ember.graph import tracer  # noqa: PLC0415
+    from ember.ops import attention as A  # noqa: PLC0415
+
+    m = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    graph = tracer.trace(m, ember.randn(2, 5, 8))
+    ops = {node.op for node in graph.nodes}
+    assert A._Attention in ops and A._SelfAttention not in ops

@@ -182,17 +182,27 @@ def test_large_scores_are_shifted_by_their_maximum():
 
     rng = numpy.random.default_rng(8)
     q, k, v = (rng.standard_normal(s) for s in [(2, 3, 4, 6), (2, 3, 7, 6), (2, 3, 7, 5)])
-    # The bound on the scores is ~5.9 at factor 1; the limit ~43 in float32, ~354 in float64.
-    for dtype, factor, safe in [(numpy.float64, 1.0, True), (numpy.float64, 80.0, False),
-                                (numpy.float32, 1.0, True), (numpy.float32, 10.0, False)]:
+    # The largest score is ~3.13 at factor 1; the limit ~43 in float32, ~354 in float64.
+    for dtype, factor, safe in [(numpy.float64, 1.0, True), (numpy.float64, 120.0, False),
+                                (numpy.float32, 1.0, True), (numpy.float32, 15.0, False)]:
         arrays = [(q * factor).astype(dtype), k.astype(dtype), v.astype(dtype)]
-        st = numpy.empty((2, 3, 7, 4), dtype)
-        assert A._exp_is_safe(numpy, arrays[0], arrays[1], 6 ** -0.5, st) is safe
+        st = A._scores_t(numpy, arrays[0], arrays[1], 6 ** -0.5)
+        assert A._exp_is_safe(numpy, st) is safe
         check_op(sdpa, None, inputs=arrays, dtype=dtype, gradcheck=dtype == numpy.float64)
+    # The test is on the scores' range, both ends (float32 limit ~43.3 for 7 keys); scores
+    # all far below zero would underflow to 0 / 0 without the shift.
+    for value, safe in [(40.0, True), (-40.0, True), (50.0, False), (-50.0, False)]:
+        st = numpy.zeros((2, 7, 4), numpy.float32)
+        st[1, 2, 3] = value
+        assert A._exp_is_safe(numpy, st) is safe
+    low = [q - 40.0, numpy.abs(k) + 40.0, v]  # scores ~ -4000: exp gives 0 / 0 unshifted
+    assert not A._exp_is_safe(numpy, A._scores_t(numpy, low[0], low[1], 6 ** -0.5))
+    check_op(sdpa, None, inputs=low, dtype=numpy.float64, gradcheck=False)
     # Non-finite values never skip the shift.
-    qn = q.copy()
-    qn[0, 0, 0, 0] = numpy.inf
-    assert not A._exp_is_safe(numpy, qn, k, 1.0, numpy.empty((2, 3, 7, 4)))
+    for bad in (numpy.inf, -numpy.inf, numpy.nan):
+        st = numpy.zeros((2, 7, 4))
+        st[0, 0, 0] = bad
+        assert not A._exp_is_safe(numpy, st)
 
 
 @pytest.mark.parametrize("dropout, weights, masked, e", [

@@ -120,6 +120,13 @@ class TransformerEncoderLayer(_module.Module):
         return _drop(self.dropout1, x)
 
     def _ff_block(self, x):
+        # NOTE (measured with timeit, one thread, W5's (1024, 512) hidden activations; tried
+        # and dropped): one fused linear1 + ReLU + linear2 node would save the ReLU's fresh
+        # buffers (max in place 190 vs 222 us, backward in place 380 vs 418 us) and, with
+        # ones-vector products for the bias gradients (60 vs 115 us, 10 vs 39 us), ~0.15 ms
+        # a layer (~0.5% of a W5 step), while bypassing the submodules' hooks and repeating
+        # Linear's backward. The residual adds (~140 us each in a step) would need an
+        # in-place, aliasing node for a similar gain.
         x = self.linear2(_drop(self.dropout, self.activation(self.linear1(x))))
         return _drop(self.dropout2, x)
 
