@@ -1,5 +1,5 @@
 """Micro-benchmark: ember's layer_norm and batch_norm (forward, forward + backward) against
-PyTorch eager on the shapes of workloads W5 and W3 and a larger layer_norm case.
+PyTorch eager on the shapes of workloads W5 and W3 and two larger layer_norm cases.
 
     python bench/norm_micro.py [--threads 1] [--repeats 5] [--min-time 0.2] [--only ln|bn]
                                [--clock cpu]
@@ -71,7 +71,9 @@ def _pair(shape, fn_e, fn_t, params, backward):
 def _cases(only):
     out = []
     if only in (None, "ln"):
-        for shape in [(16, 64, 128), (16, 128, 256)]:
+        # W5's shape, and rows of 256 and 768 (BERT-base width) over 1 MB, where the input
+        # gradient runs in row chunks (ember/ops/norm.py, NOTE at _ROW_CHUNK_BYTES).
+        for shape in [(16, 64, 128), (16, 128, 256), (8, 256, 768)]:
             d = shape[-1]
             for bwd in (False, True):
                 out.append((f"layer_norm {shape} {'fwd+bwd' if bwd else 'fwd'}", shape,

@@ -41,9 +41,36 @@ faster than ``(a * b).sum(axis)`` on (32, 64, 256) float32. A matmul with a ones
 as fast when the machine is idle, but OpenBLAS's threads stall under load (re-measured: a
 (2048, 256) float32 ``x @ w`` took 24 ms median with 2 threads at load 8, 70 us with one), so
 the single-threaded einsum it is. Three-operand einsum products (``'rl,r,l->rl'``) and
-processing layer_norm's rows in cache-sized chunks were measured slower; the per-channel
-passes (batch_norm, instance_norm) do run in chunks (NOTE at _CHUNK_BYTES).
+processing layer_norm's rows in cache-sized chunks were measured slower on W5's shape; the
+per-channel passes (batch_norm, instance_norm) run in chunks (NOTE at _CHUNK_BYTES), and so
+does layer_norm's input gradient on inputs over 1 MB (NOTE at _ROW_CHUNK_BYTES).
 bench/norm_micro.py times these.
+
+NOTE (measured, ember issue 7, W5's layer_norm; 1 thread, process CPU time, min/median of
+7-15 interleaved rounds, Sapphire Rapids 2-core VM under load 1-3): the weight-per-L path is
+at the fewest NumPy passes this formulation allows (forward: 2 row reductions + 4 writes,
+of which the centering one is needed for xhat anyway; backward: 4 reductions + 5 writes), and
+a NumPy pass here costs ~0.3-0.5 ns per float32 element whatever the cache level, so only
+fewer passes would pay. fwd+bwd now: (16, 64, 128) 0.83-0.85 ms (PyTorch 0.34), (16, 128,
+256) 2.9-3.3 ms (PyTorch 0.73-0.99); ~140 us of the former is autograd and reshape overhead.
+Tried and dropped (same values, no gain beyond noise):
+- statistics in one pass (sum and sum of squares of x, var = E[x^2] - mean^2, xhat by an
+  einsum scale and an in-place shift): fwd (1024, 128) 269/307 us vs 265/311; it still needs
+  a write for the centering, and it cancels in float32 when the mean is large.
+- y = einsum('acl,l->acl', xhat, w) for the affine: faster alone on (2048, 256) (225-263 vs
+  324-345 us), but fwd+bwd through layer_norm 0.97-1.07x of the broadcasting multiply.
+- saving x - mean instead of xhat (y = (rstd outer w) * xc + b, rstd folded into the
+  backward's coefficients): fwd+bwd (1024, 128) 597/712 us vs 630/720; (2048, 256) 3045/3232
+  vs 3001/3354.
+- the backward's three full terms G - c1 - c2 * xhat as one batched matmul (coefficients
+  (R, 1, 3) @ a stack (R, 3, L) holding G, xhat and ones, xhat written into the stack by the
+  forward): the matmul alone beats two passes (81 vs 122 us), but the strided stack and its
+  1.5x larger buffer make fwd 320 -> 502 us and bwd 388 -> 555 us on (1024, 128).
+- the forward's rows in L2-sized chunks (256 KB, 1 MB): slower (fwd (2048, 768) 3900/4244
+  whole vs 4861/6052 us chunked); the backward's do pay on large inputs (_ROW_CHUNK_BYTES).
+- np.vecdot for the row dot products: 27/31 vs 32/36 us on (1024, 128) (and closer to
+  float64), ~1% of fwd+bwd, not worth a second code path for CuPy.
+- row sums as a matvec with a ones vector (x @ ones: 15 vs 20 us): OpenBLAS threads, see above.
 """
 
 import math
@@ -336,16 +363,59 @@ def _backward_arrays(xp, g, x, w, xhat, mu, rstd, cfg, p_shape, need_x, need_w, 
     # broadcasting multiplies here (W5's (1, 1024, 128) input-gradient part: 221 us vs
     # 260-278, min of 21 interleaved runs, process CPU time, one thread, load 3-4).
     n = _stat_count(x, cfg)
-    if w is None:
+    wv = None if w is None else _weight_view(w, cfg)
+    chunks = _row_chunks(xp, x)
+    if chunks is None:
+        return _rows_input_grad(xp, g, xhat, rstd, wv, n, cfg.center), gw, gb
+    # Rows in L2-sized chunks (see the NOTE at _ROW_CHUNK_BYTES); each row's values are the
+    # same as unchunked, bit for bit.
+    length = x.shape[2]
+    g2, xhat2 = g.reshape(1, -1, length), xhat.reshape(1, -1, length)
+    rstd2 = rstd.reshape(1, -1, 1)
+    gx = xp.empty(g2.shape, dtype=g.dtype)
+    for i, j in chunks:
+        _rows_input_grad(xp, g2[:, i:j], xhat2[:, i:j], rstd2[:, i:j], wv, n, cfg.center,
+                         out=gx[:, i:j])
+    return gx.reshape(x.shape), gw, gb
+
+
+# NOTE (measured, ember issue 7; 1 thread, process CPU time, min/median of 15 interleaved
+# rounds, load 1-3): layer_norm's input gradient runs over rows in chunks of about
+# _ROW_CHUNK_BYTES once the input is over 4 chunks (the 4 full-size arrays of the backward
+# then no longer fit in L2 together): backward arrays (2048, 256) float32 1594/1747 ->
+# 1248/1410 us, (4096, 512) 6663/7194 -> 5790/6579, (2048, 768) 4623/5482 -> 3557/4480;
+# (1024, 128), W5's 512 KB, stays whole (322/423 chunked vs 303/398). 512 KB chunks: between.
+# The forward in chunks measured slower (fwd (2048, 768) 4861/6052 vs 3900/4244 us).
+# Through F.layer_norm, fwd+bwd, old vs new interleaved in one process: (16, 128, 256)
+# 2.54/2.70 -> 2.38/2.50 ms, (8, 256, 768) 8.07/8.96 -> 7.24/8.22, (4096, 512) 12.7/16.6 ->
+# 10.6/13.7 (PyTorch 0.66/0.68, 1.99/2.19, 2.7/3.4); W5's (16, 64, 128) unchanged.
+_ROW_CHUNK_BYTES = 256 << 10
+
+
+def _row_chunks(xp, x):
+    """(start, stop) row ranges of about _ROW_CHUNK_BYTES for an (A, C, L) weight-per-L
+    input, or None to process it whole (small inputs, or not NumPy)."""
+    rows = x.shape[0] * x.shape[1]
+    length = x.shape[2]
+    if xp is not numpy or x.nbytes <= 4 * _ROW_CHUNK_BYTES:
+        return None
+    step = max(1, _ROW_CHUNK_BYTES // max(length * x.itemsize, 1))
+    return [(i, min(i + step, rows)) for i in range(0, rows, step)]
+
+
+def _rows_input_grad(xp, g, xhat, rstd, wv, n, center, out=None):
+    """gx = G - mean(G) - xhat * mean(G xhat) along each row of (A, C, L) arrays, with
+    G = rstd * w * g (the weight-per-L input gradient); written into ``out`` if given."""
+    if wv is None:
         G = g * rstd
     else:
-        G = xp.einsum("ac,l->acl", rstd[..., 0], _weight_view(w, cfg))
+        G = xp.einsum("ac,l->acl", rstd[..., 0], wv)
         G *= g
-    gx = xp.einsum("acl,ac->acl", xhat, _rowdot(xp, G, xhat) * (-1.0 / n))
+    gx = xp.einsum("acl,ac->acl", xhat, _rowdot(xp, G, xhat) * (-1.0 / n), out=out)
     gx += G
-    if cfg.center:
+    if center:
         gx -= _rowsum(xp, G)[..., None] * (1.0 / n)
-    return gx, gw, gb
+    return gx
 
 
 def _backward_per_channel(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w, need_b):

@@ -132,6 +132,58 @@ def test_per_channel_passes_in_chunks(name, fn, tfn, specs, chunk_bytes, monkeyp
         numpy.testing.assert_array_equal(got, want)
 
 
+# layer_norm's and rms_norm's input gradient runs over rows in chunks on large inputs
+# (norm._ROW_CHUNK_BYTES): forced here on small ones, one row (1 byte) or a few (40 bytes).
+ROW_CHUNKED = [c for c in CASES if c[0].startswith(("ln", "rms"))]
+
+
+def _run_fwd_bwd(fn, args):
+    ts = [ember.tensor(a, requires_grad=True) for a in args]
+    y = fn(*ts)
+    y.backward(ember.tensor(numpy.cos(numpy.arange(y.numel()).reshape(y.shape)), dtype=y.dtype))
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("name, fn, tfn, specs", ROW_CHUNKED, ids=[c[0] for c in ROW_CHUNKED])
+@pytest.mark.parametrize("chunk_bytes", [1, 40])
+def test_rows_input_grad_in_chunks(name, fn, tfn, specs, chunk_bytes, monkeypatch):
+    """The same values and gradients as PyTorch, and as the whole-array path, bit for bit."""
+    from ember.ops import norm as norm_ops
+
+    monkeypatch.setattr(norm_ops, "_ROW_CHUNK_BYTES", chunk_bytes)
+    check_op(fn, specs, torch_fn=tfn)
+    rng = numpy.random.default_rng(4)
+    args = [rng.standard_normal(s).astype(numpy.float32) for s in specs]
+    chunked = _run_fwd_bwd(fn, args)
+    monkeypatch.setattr(norm_ops, "_ROW_CHUNK_BYTES", 1 << 30)
+    for got, want in zip(chunked, _run_fwd_bwd(fn, args)):
+        numpy.testing.assert_array_equal(got, want)
+
+
+def test_layer_norm_float32_rows_in_chunks_by_default(monkeypatch):
+    """An input over 4 chunks (1.3 MB, a short last chunk) with a large mean: the chunked
+    input gradient equals the whole-array one and PyTorch's."""
+    from ember.ops import norm as norm_ops
+
+    rng = numpy.random.default_rng(6)
+    x = (rng.standard_normal((4, 275, 300)) * 3 + 50).astype(numpy.float32)
+    w, b = (rng.uniform(0.5, 1.5, 300).astype(numpy.float32) for _ in range(2))
+    assert norm_ops._row_chunks(numpy, x.reshape(1, -1, 300)) is not None
+
+    def fn(x, w, b):
+        return F.layer_norm(x, (300,), w, b)
+
+    chunked = _run_fwd_bwd(fn, [x, w, b])
+    monkeypatch.setattr(norm_ops, "_ROW_CHUNK_BYTES", 1 << 30)
+    for got, want in zip(chunked, _run_fwd_bwd(fn, [x, w, b])):
+        numpy.testing.assert_array_equal(got, want)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = TF.layer_norm(*ts[:1], (300,), *ts[1:])
+    ty.backward(torch.cos(torch.arange(ty.numel(), dtype=torch.float32)).reshape(ty.shape))
+    for got, want in zip(chunked, [ty.detach()] + [t.grad for t in ts]):
+        numpy.testing.assert_allclose(got, want.numpy(), rtol=2e-4, atol=2e-4)
+
+
 def test_batch_norm_float32_in_chunks_by_default():
     """A batch of 64 x 32 channels of 16 x 16 (32 KB per sample) runs in several chunks with
     the default chunk size; float32 against torch, with a large mean."""
