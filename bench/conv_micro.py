@@ -4,6 +4,7 @@ conv 16->32 3x3 pad 1, relu, maxpool 2, flatten, linear 1568->128, relu, linear 
 the convs of W3's residual blocks (batch 32, 32 -> 32 channels, 32x32, 3x3 pad 1).
 
     python bench/conv_micro.py [--threads 2] [--repeats 5] [--cpu-time] [--im2col]
+                               [--only conv,pool,relu,lenet]
 
 ``--threads`` sets PyTorch's threads, ember's (``ember.set_num_threads``: the batch of a conv or
 pool is split over that many threads) and OpenBLAS's (OPENBLAS_NUM_THREADS, which must be set
@@ -141,6 +142,22 @@ def _pool_case(n, c, hw, rng):
     _race(f"max_pool2d {c}x{hw}x{hw} fwd+bwd", e_step, t_step)
 
 
+def _relu_case(shape, rng):
+    """relu forward + backward (warm arrays: in a training step they are colder, so this
+    understates what the backward costs there; see ember/ops/activation.py's NOTE)."""
+    ex, tx = _pair(shape, True, rng)
+    g = rng.standard_normal(shape).astype(numpy.float32)
+    eg, tg = ember.tensor(g), torch.tensor(g)
+
+    def e_step():
+        ember.autograd.grad(ember.relu(ex), [ex], eg)
+
+    def t_step():
+        torch.autograd.grad(torch.relu(tx), [tx], tg)
+
+    _race(f"relu {'x'.join(map(str, shape))} fwd+bwd", e_step, t_step)
+
+
 def _lenet_case(rng):
     shapes = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (128, 1568), (128,), (10, 128), (10,)]
     pairs = [_pair(s, True, rng) for s in shapes]
@@ -178,6 +195,8 @@ def main():
                         help="time by process CPU time (steadier on a shared machine; 1 thread)")
     parser.add_argument("--im2col", action="store_true",
                         help="also time ember with its 'same' conv path off (before/after)")
+    parser.add_argument("--only", default="conv,pool,relu,lenet",
+                        help="comma-separated cases to run (conv, pool, relu, lenet)")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
     ember.set_num_threads(args.threads)  # ember's split kernels and OpenBLAS, like torch's
@@ -187,12 +206,20 @@ def main():
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
           f"clock {'process CPU time' if args.cpu_time else 'wall'}")
-    _conv_case(64, 1, 16, 28, False, rng)
-    _conv_case(64, 16, 32, 14, True, rng)
-    _conv_case(32, 32, 32, 32, True, rng)  # W3's residual blocks
-    _pool_case(64, 16, 28, rng)
-    _pool_case(64, 32, 14, rng)
-    _lenet_case(rng)
+    only = set(args.only.split(","))
+    if "conv" in only:
+        _conv_case(64, 1, 16, 28, False, rng)
+        _conv_case(64, 16, 32, 14, True, rng)
+        _conv_case(32, 32, 32, 32, True, rng)  # W3's residual blocks
+    if "pool" in only:
+        _pool_case(64, 16, 28, rng)
+        _pool_case(64, 32, 14, rng)
+    if "relu" in only:
+        _relu_case((64, 16, 28, 28), rng)  # W2
+        _relu_case((64, 32, 14, 14), rng)
+        _relu_case((32, 32, 32, 32), rng)  # W3
+    if "lenet" in only:
+        _lenet_case(rng)
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -200,6 +200,90 @@ def test_softplus_gradient_at_threshold():
              inputs=[x], gradcheck=False)
 
 
+# ---- the chunked forward of relu/hardtanh (mask taken in the forward) -------------------------
+
+
+def _large_with_specials(dtype):
+    """A contiguous input larger than activation._CHUNK (and not a multiple of it), holding
+    the kinks, the hardtanh bounds, +-0, +-inf and NaN in several chunks."""
+    n = 3 * (activation._CHUNK // 2 + 259)
+    x = numpy.random.default_rng(3).standard_normal(n) * 4.0
+    specials = [0.0, -0.0, 1.0, -1.0, 6.0, -2.0, 0.5, numpy.inf, -numpy.inf, numpy.nan]
+    for k, v in enumerate(specials):
+        x[k * (n // len(specials)) + numpy.arange(5)] = v
+    return x.astype(dtype).reshape(3, -1)
+
+
+CHUNKED = {
+    "relu": (ember.relu, torch.relu, {}),
+    "relu6": (ember.relu6, F.relu6, {}),
+    "hardtanh": (ember.hardtanh, F.hardtanh, {}),
+    "hardtanh_bounds": (ember.hardtanh, F.hardtanh, {"min_val": -2.0, "max_val": 0.5}),
+    "leaky_relu": (ember.leaky_relu, F.leaky_relu, {}),
+    "leaky_relu_steep": (ember.leaky_relu, F.leaky_relu, {"negative_slope": 1.7}),
+}
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("name", CHUNKED)
+def test_chunked_forward_matches_whole_array_path_and_torch(name, dtype):
+    fn, torch_fn, kwargs = CHUNKED[name]
+    x = _large_with_specials(dtype)
+    g = numpy.random.default_rng(4).standard_normal(x.shape).astype(dtype)
+    results = []
+    # The contiguous input takes the chunked pass; its transpose (same values) the whole-array
+    # one; both must give the same values and gradients, bit for bit.
+    for data in (x, numpy.ascontiguousarray(x.T).T):
+        assert data.flags.c_contiguous == (data is x)
+        e_x = ember.tensor(data, requires_grad=True)
+        y = fn(e_x, **kwargs)
+        (gx,) = ember.autograd.grad(y, e_x, ember.tensor(g))
+        results.append((y.detach().numpy(), gx.numpy()))
+    (y0, g0), (y1, g1) = results
+    numpy.testing.assert_array_equal(y0, y1)
+    numpy.testing.assert_array_equal(g0, g1)
+    assert y0.dtype == dtype and g0.dtype == dtype
+    t_x = torch.tensor(x, requires_grad=True)
+    t_y = torch_fn(t_x, **kwargs)
+    (t_g,) = torch.autograd.grad(t_y, t_x, torch.tensor(g))
+    numpy.testing.assert_array_equal(y0, t_y.detach().numpy())
+    if name.startswith("leaky"):
+        numpy.testing.assert_array_equal(g0, t_g.numpy())
+    else:
+        finite = ~numpy.isnan(x)  # at NaN ember's slope is 0, PyTorch's 1
+        numpy.testing.assert_array_equal(g0[finite], t_g.numpy()[finite])
+        assert numpy.all(g0[~finite] == 0)
+
+
+@pytest.mark.parametrize("name", CHUNKED)
+def test_chunked_forward_double_backward(name):
+    fn, torch_fn, kwargs = CHUNKED[name]
+    x = _large_with_specials(numpy.float64)
+    x[numpy.isnan(x)] = 0.25
+    v = numpy.random.default_rng(5).standard_normal(x.shape)
+    e_x = ember.tensor(x, requires_grad=True)
+    e_v = ember.tensor(v, requires_grad=True)
+    (g,) = ember.autograd.grad(fn(e_x, **kwargs), e_x, e_v, create_graph=True)
+    (gv,) = ember.autograd.grad((g * g).sum(), e_v)
+    t_x = torch.tensor(x, requires_grad=True)
+    t_v = torch.tensor(v, requires_grad=True)
+    (t_g,) = torch.autograd.grad(torch_fn(t_x, **kwargs), t_x, t_v, create_graph=True)
+    (t_gv,) = torch.autograd.grad((t_g * t_g).sum(), t_v)
+    numpy.testing.assert_array_equal(gv.detach().numpy(), t_gv.numpy())
+
+
+@pytest.mark.parametrize("fn", [ember.relu, ember.relu6, ember.leaky_relu],
+                         ids=["relu", "relu6", "leaky_relu"])
+def test_relu_family_saves_only_the_mask_and_still_refuses_a_second_backward(fn):
+    x = ember.tensor(_large_with_specials(numpy.float32), requires_grad=True)
+    y = fn(x)
+    (saved,) = y.grad_fn.saved_arrays
+    assert saved.dtype == bool and saved.shape == x.shape
+    y.sum().backward()
+    with pytest.raises(errors.AutogradError, match="second time"):
+        y.sum().backward()
+
+
 # ---- double backward ---------------------------------------------------------------------
 
 DOUBLE = ["sigmoid", "logsigmoid", "gelu", "gelu_tanh", "silu", "softplus", "softplus_beta",
