@@ -6,8 +6,7 @@ parameter, filled on the first step). Subclasses write one method, ``_update``, 
 for one parameter; the base walks the groups, skips parameters without a gradient, and keeps the
 bookkeeping (zero_grad, state_dict, closures, deferred binding) in one place. Elementwise
 rules hand their math to ``_apply``, which runs it over cache-sized blocks of the flat arrays
-with reusable temporaries; with several threads, a step's updates run as one job split
-between them by element count.
+(split between ember's threads for big parameters) with reusable temporaries.
 
 Deferred binding (the Keras-style API): ``opt = ember.optim.Adam(lr=1e-3)`` builds an optimizer
 with no parameters yet; ``opt.bind(model.parameters())`` (what ``model.compile`` calls) attaches
@@ -35,8 +34,8 @@ from ember.tensor import Tensor
 # whole, 2818 / 2457 / 2362 / 2321 / 2601. Smaller blocks lose to the ~1 us cost of each
 # NumPy call.
 BLOCK = 65536
-# NOTE: a step's updates are split between threads only in parts of at least this many
-# elements (``_apply``'s default; memory-bound SGD passes a larger one). A hand-off to the pool costs
+# NOTE: a parameter is split between threads only in parts of at least this many elements
+# (``_apply``'s default; memory-bound SGD passes a larger one). A hand-off to the pool costs
 # ~20-30 us of CPU here. Process CPU time of an Adam step with 2 threads against 1: 131k
 # floats +32%, 262k +10%, 640k +8%, so on free cores the wall time nearly halves. On this
 # shared machine (load 2.5-3.8 from other jobs) the second core was never free: measured
@@ -217,20 +216,15 @@ class Optimizer:
             with grad_mode.enable_grad():
                 loss = closure()
         with grad_mode.no_grad():
-            self._pending = [] if threads.get_num_threads() > 1 else None
-            try:
-                for group in self.param_groups:
-                    for p in group["params"]:
-                        if p._grad is None:
-                            continue
-                        state = self.state.get(p)
-                        if state is None:
-                            state = self.state[p] = {}
-                        self._update(p, p._grad._data, state, group)
-                        p._version[0] += 1
-                self._run_pending()
-            finally:
-                self._pending = None
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p._grad is None:
+                        continue
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {}
+                    self._update(p, p._grad._data, state, group)
+                    p._version[0] += 1
         return loss
 
     def _update(self, param, grad, state, group):
@@ -253,12 +247,6 @@ class Optimizer:
             update(arrays, [xp.empty_like(first) for _ in range(n_scratch)])
             return
         n = first.size
-        pending = self._pending
-        if pending is not None and n:
-            flat = _flat_views(arrays)
-            if flat is not None:  # run with the step's other updates (_run_pending)
-                pending.append((update, flat, n, n_scratch, GRAIN if grain is None else grain))
-                return
         if n <= BLOCK:  # one block: the arrays as they are, any layout
             update(arrays, self._shaped_scratch(xp, first, n_scratch))
             return
@@ -277,42 +265,6 @@ class Optimizer:
                 self._run_blocks(xp, update, flat, start, stop, part, n_scratch)
 
         threads.parallel(job, len(bounds), 1, xp)
-
-    _pending = None  # during a multi-threaded step: the updates _apply put off
-
-    def _run_pending(self):
-        """Run the updates ``_apply`` collected during ``step`` as one job split between
-        ember's threads by element count: one hand-off per step instead of one per large
-        parameter, and small parameters share the threads too (each part walks its share of
-        the parameters block by block).
-
-        NOTE: the W5 step's AdamW has 27 parameters, 20 of them at most one block: before,
-        only the embedding was split (one hand-off) and everything else ran on the caller.
-        """
-        pending, self._pending = self._pending, None
-        if not pending:
-            return
-        grain = max(item[4] for item in pending)
-        bounds = threads.split(sum(item[2] for item in pending), grain)
-        segments = [[] for _ in bounds]  # per part: (item, start, stop) within that item
-        offset, part = 0, 0
-        for item in pending:
-            lo, n = 0, item[2]
-            while lo < n:
-                stop = min(n, bounds[part][1] - offset)
-                segments[part].append((item, lo, stop))
-                if offset + stop == bounds[part][1]:
-                    part += 1
-                lo = stop
-            offset += n
-        xp = devices.get_array_module(pending[0][1][0])
-
-        def job(first_part, last_part):
-            for k in range(first_part, last_part):
-                for (update, flat, _, n_scratch, _), start, stop in segments[k]:
-                    self._run_blocks(xp, update, flat, start, stop, k, n_scratch)
-
-        threads.parallel(job, len(segments), 1, xp)
 
     def _run_blocks(self, xp, update, flat, start, stop, part, n_scratch):
         """``update`` over ``[start, stop)`` of the flat arrays in near-equal blocks."""

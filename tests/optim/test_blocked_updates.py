@@ -95,21 +95,6 @@ def test_blocks_and_threads_give_the_whole_array_result(case, dtype, tiny_blocks
         numpy.testing.assert_array_equal(a, b)
 
 
-def test_a_step_hands_all_its_updates_to_the_threads_at_once(tiny_blocks, monkeypatch):
-    calls = []
-    parallel = threads.parallel
-
-    def spy(job, n, grain=1, xp=None):
-        calls.append(n)
-        return parallel(job, n, grain, xp)
-
-    monkeypatch.setattr(threads, "parallel", spy)
-    blocked, _ = _run("Adam", dict(lr=0.01), steps=3)
-    assert calls == [2, 2, 2]  # one split job per step, however many parameters
-    for a, b in zip(blocked, _whole("Adam", dict(lr=0.01), monkeypatch, steps=3)):
-        numpy.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("layout, grad_layout", [("F", "C"), ("C", "F"), ("F", "F")])
 @pytest.mark.parametrize("case", [OPTIONS[3], OPTIONS[6], OPTIONS[9]],
                          ids=[_ids(c) for c in (OPTIONS[3], OPTIONS[6], OPTIONS[9])])
