@@ -6,7 +6,7 @@ parameter, filled on the first step). Subclasses write one method, ``_update``, 
 for one parameter; the base walks the groups, skips parameters without a gradient, and keeps the
 bookkeeping (zero_grad, state_dict, closures, deferred binding) in one place. Elementwise
 rules hand their math to ``_apply``, which runs it over cache-sized blocks of the flat arrays
-(split between ember's threads for big parameters) with reusable temporaries.
+with reusable temporaries, on the calling thread.
 
 Deferred binding (the Keras-style API): ``opt = ember.optim.Adam(lr=1e-3)`` builds an optimizer
 with no parameters yet; ``opt.bind(model.parameters())`` (what ``model.compile`` calls) attaches
@@ -24,7 +24,7 @@ import copy
 
 from ember import errors
 from ember.autograd import grad_mode
-from ember.backend import devices, threads
+from ember.backend import devices
 from ember.tensor import Tensor
 
 # NOTE: elementwise updates run over blocks of this many elements, so that all the passes of
@@ -34,13 +34,15 @@ from ember.tensor import Tensor
 # whole, 2818 / 2457 / 2362 / 2321 / 2601. Smaller blocks lose to the ~1 us cost of each
 # NumPy call.
 BLOCK = 65536
-# NOTE: a parameter is split between threads only in parts of at least this many elements
-# (``_apply``'s default; memory-bound SGD passes a larger one). A hand-off to the pool costs
-# ~20-30 us of CPU here. Process CPU time of an Adam step with 2 threads against 1: 131k
-# floats +32%, 262k +10%, 640k +8%, so on free cores the wall time nearly halves. On this
-# shared machine (load 2.5-3.8 from other jobs) the second core was never free: measured
-# wall times with 2 threads were 3-20% worse than with 1; OMP_NUM_THREADS=1 turns it off.
-GRAIN = 65536
+# NOTE (measured on a quiet machine, wall time, opt.step() on the workloads' parameter sets,
+# one thread against two, interleaved): updates run on the calling thread only. Split between two
+# threads they were slower, not faster: W1's SGD 0.80-0.89 ms against 0.58-0.61 ms on one
+# thread, W5's AdamW 3.08-3.59 against 2.97-3.46 ms (min-median). Each block is ~13 NumPy
+# calls of 20-40 us, and every call hands Python's GIL back and forth between the threads,
+# a futex wake-up that costs tens of us on this VM; with blocks of 1M elements per part
+# (fewer hand-offs, no L2 reuse) W5 gained ~15% and W1 nothing, for a memory-bound update
+# that the second core barely speeds up (bench/optim_micro.py: torch.optim is 1.4-2.4x
+# faster at two threads, on par at one).
 
 
 class OptimizerError(errors.EmberError, ValueError):
@@ -231,15 +233,14 @@ class Optimizer:
         """Apply the update rule to ``param._data`` in place; ``grad`` is an array."""
         raise NotImplementedError(f"{self._name} does not implement _update")
 
-    def _apply(self, update, arrays, n_scratch=1, grain=None):
+    def _apply(self, update, arrays, n_scratch=1):
         """Run ``update(blocks, scratch)`` over cache-sized blocks of ``arrays``, in place.
 
         ``arrays`` (parameter, gradient, state...) have one shape; ``update`` gets views of
         them of one shape and ``n_scratch`` temporaries of that shape to write into. A NumPy
-        job larger than a block is split between ember's threads and each part walks its
-        range block by block, when all arrays are C-contiguous; otherwise (CuPy, strided
-        views) ``update`` runs once on the whole arrays with fresh temporaries. Parts have at
-        least ``grain`` elements (default ``GRAIN``).
+        job larger than a block walks the flat arrays block by block when all are
+        C-contiguous; otherwise (CuPy, strided views) ``update`` runs once on the whole
+        arrays with fresh temporaries. All on the calling thread (NOTE at BLOCK).
         """
         first = arrays[0]
         xp = devices.get_array_module(first)
@@ -254,17 +255,7 @@ class Optimizer:
         if flat is None:
             update(arrays, [xp.empty_like(first) for _ in range(n_scratch)])
             return
-        bounds = threads.split(n, GRAIN if grain is None else grain)
-        if len(bounds) == 1:
-            self._run_blocks(xp, update, flat, 0, n, 0, n_scratch)
-            return
-
-        def job(first_part, last_part):
-            for part in range(first_part, last_part):
-                start, stop = bounds[part]
-                self._run_blocks(xp, update, flat, start, stop, part, n_scratch)
-
-        threads.parallel(job, len(bounds), 1, xp)
+        self._run_blocks(xp, update, flat, 0, n, 0, n_scratch)
 
     def _run_blocks(self, xp, update, flat, start, stop, part, n_scratch):
         """``update`` over ``[start, stop)`` of the flat arrays in near-equal blocks."""

@@ -3,13 +3,6 @@
 from ember.backend import devices
 from ember.optim import optimizer
 
-# NOTE: SGD's four passes are bound by memory bandwidth, so a second thread costs more CPU
-# than Adam's (see optimizer.GRAIN). Process CPU time, 2 threads against 1, caches flushed
-# between steps as in a training step: 131k floats +52%, 262k +36%, 401k +27% (so on free
-# cores ~1.3-1.45x less wall time from 262k on); with warm caches +40-70%. Parts of >= 128k:
-# W1's 512x784 and 512x512 weights split in two.
-GRAIN = 1 << 17
-
 
 class SGD(optimizer.Optimizer):
     """Stochastic gradient descent (PyTorch's ``torch.optim.SGD``).
@@ -65,7 +58,7 @@ class SGD(optimizer.Optimizer):
             _sgd_block(xp, blocks, scratch, lr, momentum, dampening, wd, nesterov, maximize,
                        first)
 
-        self._apply(update, arrays, 2 if nesterov else 1, GRAIN)
+        self._apply(update, arrays, 2 if nesterov else 1)
 
 
 def _sgd_block(xp, blocks, scratch, lr, momentum, dampening, wd, nesterov, maximize, first):
