@@ -167,7 +167,7 @@ class ReLU(Function):
         if type(x) is not numpy.ndarray:
             y = ctx.xp.maximum(x, 0)
             if ctx._record:
-                ctx.save_for_backward(y > 0)
+                ctx.save_for_backward(ctx.xp.logical_not(y <= 0))
             return y
         if not (ctx._record and x.dtype.kind == "f"):
             return _relu_numpy(x)
@@ -176,13 +176,13 @@ class ReLU(Function):
         else:
             zero = _zero(x.dtype)
             y = numpy.maximum(x, zero)
-            mask = numpy.greater(x, zero)  # the same as y > 0, NaN included
+            mask = numpy.logical_not(numpy.less_equal(x, zero))  # as _relu_fill
         ctx.save_for_backward(mask)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        (mask,) = ctx.saved_arrays  # y > 0: relu'(0) = 0 as in PyTorch (and 0 at NaN)
+        (mask,) = ctx.saved_arrays  # not y <= 0: relu'(0) = 0, and 1 at NaN, as PyTorch's
         if not _common._State.enabled:  # no graph to record: one array product (Mul.backward)
             return _common.constant(gy._data * mask)
         return _Scale.apply(gy, mask)
@@ -218,9 +218,12 @@ def _masked_pass(x, fill):
 
 
 def _relu_fill(x, y, mask):
+    """y = max(x, 0); mask = not (y <= 0): the slope 1 passes a NaN's gradient, as PyTorch's
+    threshold_backward does (y > 0 would give 0 there)."""
     zero = _zero(x.dtype)
     numpy.maximum(x, zero, out=y)
-    numpy.greater(y, zero, out=mask)
+    numpy.less_equal(y, zero, out=mask)
+    numpy.logical_not(mask, out=mask)
 
 
 def _relu_numpy(x):
@@ -260,7 +263,9 @@ class Hardtanh(Function):
             y, inside = _masked_pass(x, lambda a, b, m: _hardtanh_fill(a, b, m, lo, hi))
         else:
             y = _as_array(xp, xp.clip(x, lo, hi))
-            inside = _as_array(xp, (x > lo) & (x < hi))  # PyTorch: slope 0 at both bounds
+            # PyTorch: slope 0 at both bounds. At NaN ember's slope is 0; PyTorch's is 1 or 0
+            # depending on the array's size (its scalar and vector kernels differ).
+            inside = _as_array(xp, (x > lo) & (x < hi))
         ctx.save_for_backward(inside)
         return y
 

@@ -247,12 +247,13 @@ def test_chunked_forward_matches_whole_array_path_and_torch(name, dtype):
     t_y = torch_fn(t_x, **kwargs)
     (t_g,) = torch.autograd.grad(t_y, t_x, torch.tensor(g))
     numpy.testing.assert_array_equal(y0, t_y.detach().numpy())
-    if name.startswith("leaky"):
-        numpy.testing.assert_array_equal(g0, t_g.numpy())
-    else:
-        finite = ~numpy.isnan(x)  # at NaN ember's slope is 0, PyTorch's 1
+    if name.startswith(("relu6", "hardtanh")):
+        # At NaN ember's hardtanh slope is 0; PyTorch's is 1 on small arrays, 0 on large ones.
+        finite = ~numpy.isnan(x)
         numpy.testing.assert_array_equal(g0[finite], t_g.numpy()[finite])
         assert numpy.all(g0[~finite] == 0)
+    else:  # relu: slope 1 at NaN as PyTorch's (leaky_relu: its negative slope, as PyTorch's)
+        numpy.testing.assert_array_equal(g0, t_g.numpy())
 
 
 @pytest.mark.parametrize("name", CHUNKED)
@@ -421,3 +422,15 @@ def test_every_activation_is_exported():
     for name in names:
         assert getattr(ember, name) is getattr(activation, name)
     assert not hasattr(ember, "_Scale") and not hasattr(ember, "_DerivMul")
+
+
+@pytest.mark.parametrize("n", [4, activation._CHUNK + 7], ids=["whole", "chunked"])
+def test_relu_passes_the_gradient_at_nan_as_torch(n):
+    x = numpy.linspace(-2.0, 2.0, n).astype(numpy.float32)
+    x[:3] = [numpy.nan, 0.0, -0.0]
+    e_x = ember.tensor(x, requires_grad=True)
+    ember.relu(e_x).sum().backward()
+    t_x = torch.tensor(x, requires_grad=True)
+    torch.relu(t_x).sum().backward()
+    numpy.testing.assert_array_equal(e_x.grad.numpy(), t_x.grad.numpy())
+    assert e_x.grad.numpy()[0] == 1 and e_x.grad.numpy()[1] == 0
