@@ -36,7 +36,7 @@ from ember.tensor import Tensor
 BLOCK = 65536
 # NOTE (measured on a quiet machine, wall time, opt.step() on the workloads' parameter sets,
 # one thread against two, interleaved): updates run on the calling thread only. Split between two
-# threads they were slower, not faster: W1's SGD 0.80-0.89 ms against 0.58-0.61 ms on one
+# threads they were slower, not faster: W1's SGD 0.80-0.89 ms against 0.57-0.61 ms on one
 # thread, W5's AdamW 3.08-3.59 against 2.97-3.46 ms (min-median). Each block is ~13 NumPy
 # calls of 20-40 us, and every call hands Python's GIL back and forth between the threads,
 # a futex wake-up that costs tens of us on this VM; with blocks of 1M elements per part
