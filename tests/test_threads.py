@@ -134,3 +134,34 @@ def test_the_caller_waits_for_a_part_a_worker_is_running(monkeypatch):
 
     threads.parallel(job, 2)
     numpy.testing.assert_array_equal(out, [1, 1])
+
+
+def test_pool_leaves_openblas_on_one_thread_until_a_big_product():
+    """The pool's split work sets OpenBLAS to one thread and leaves it there; small products
+    keep it, a product of at least _ALL_THREADS_FLOPS (Linear or matmul) takes ember's count
+    back, so OpenBLAS's idle workers and the pool's do not share the second core."""
+    fns = threads.openblas_threads()
+    if fns is None:
+        pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: nothing to switch")
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(2)
+        threads.parallel(lambda a, b: None, 10)
+        assert fns[0]() == 1 and threads._single
+        small = ember.randn(8, 8)
+        (small @ small).sum()
+        ember.nn.functional.linear(small, small)
+        assert fns[0]() == 1
+        big = ember.randn(256, 512, requires_grad=True)  # 2 * 256 * 512 * 512 = 134 MFLOP
+        w = ember.randn(512, 512)
+        ember.nn.functional.linear(big, w)
+        assert fns[0]() == 2 and not threads._single
+        threads.parallel(lambda a, b: None, 10)
+        assert fns[0]() == 1
+        (big @ w).sum().backward()  # the forward product takes the count back
+        assert fns[0]() == 2
+        threads.parallel(lambda a, b: None, 10)
+        ember.set_num_threads(2)
+        assert fns[0]() == 2 and not threads._single
+    finally:
+        ember.set_num_threads(before)

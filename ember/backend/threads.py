@@ -17,14 +17,16 @@ PyTorch and the benchmarks use), else the CPUs this process may run on.
     parallel(job, n, grain)   # job(start, stop) over range(n), in parts of >= grain items
 
 Inside ``parallel`` each part's BLAS calls run on one OpenBLAS thread (the parts are the
-threads), and the caller's count is restored afterwards.
+threads). OpenBLAS then stays on one thread until a product big enough to gain from all of
+them (``before_product``): OpenBLAS's idle workers and the pool would otherwise fight over the
+second core (NOTE at ``_ALL_THREADS_FLOPS``).
 """
 
 import os
 import queue
 import threading
 
-__all__ = ["get_num_threads", "set_num_threads", "parallel", "blas_threads"]
+__all__ = ["get_num_threads", "set_num_threads", "parallel", "blas_threads", "before_product"]
 
 _COUNT = []  # [n] once known
 
@@ -51,11 +53,13 @@ def set_num_threads(n):
     """Use ``n`` threads for ember's split kernels and for OpenBLAS."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    global _single
     get_num_threads()
     _COUNT[0] = n
     fns = openblas_threads()
     if fns is not None:
         fns[1](n)
+    _single = False
 
 
 # ---- OpenBLAS's own thread count ------------------------------------------------------------
@@ -120,6 +124,44 @@ class blas_threads:
         if self.fns is not None and self.before != self.n:
             self.fns[1](self.before)
         return False
+
+
+# ---- OpenBLAS and the pool take turns ----------------------------------------------------------
+#
+# NOTE (measured, this project's 2-core VM, 2 threads, interleaved A/B of whole training steps):
+# after a product on two OpenBLAS threads, OpenBLAS's idle worker spins for ~0.1 s on the second
+# core, so the pool's worker, when a split convolution or max pool wakes it, waits for a time
+# slice there. Restoring OpenBLAS's count after each split job (the earlier rule) kept that
+# going on W2 (LeNet: its Linear layers, 26 MFLOP, woke OpenBLAS's worker every step): 25.5 ms
+# a step on two threads against 22.7 ms on one. Leaving OpenBLAS on one thread once the pool
+# has split a job: 20.5 ms (CPU 26 ms per step instead of 50). Toggling OpenBLAS around every
+# product instead costs the products that do gain from two OpenBLAS threads (W1's 67-103 MFLOP
+# layers, 1.3-1.7x faster on two) a wake-up each: W1 5.05 -> 5.98 ms. So the count is sticky:
+# the pool sets it to one, and only a product of at least _ALL_THREADS_FLOPS sets it back
+# (``before_product``, called by matmul and Linear), so models without split work keep
+# OpenBLAS's threads throughout.
+_ALL_THREADS_FLOPS = 5e7
+_single = False  # the pool left OpenBLAS on one thread
+
+
+def _blas_single():
+    global _single
+    if not _single:
+        fns = openblas_threads()
+        if fns is not None:
+            fns[1](1)
+            _single = True
+
+
+def before_product(flops):
+    """Before a BLAS product of ``flops``: a big one takes all of ember's threads back in
+    OpenBLAS if the pool left it on one (a no-op inside a pool job)."""
+    global _single
+    if _single and flops >= _ALL_THREADS_FLOPS and not getattr(_INSIDE, "active", False):
+        _single = False
+        fns = openblas_threads()
+        if fns is not None:
+            fns[1](get_num_threads())
 
 
 # ---- the pool ---------------------------------------------------------------------------------
@@ -258,10 +300,10 @@ def parallel(job, n, grain=1, xp=None):
     if len(bounds) == 1:
         job(0, n)
         return
+    _blas_single()
     _INSIDE.active = True
     try:
-        with blas_threads(1):
-            _pool().run(_marked(job), bounds)
+        _pool().run(_marked(job), bounds)
     finally:
         _INSIDE.active = False
 

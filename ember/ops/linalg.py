@@ -12,6 +12,7 @@ import numpy
 from ember import dtypes, errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function, _Tracing
+from ember.backend import threads
 from ember.ops import _common
 from ember.ops import shape as shape_ops
 from ember.tensor import Tensor
@@ -30,6 +31,8 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if threads._single:
+            threads.before_product(2.0 * a.size * b.shape[-1])
         return ctx.xp.matmul(a, b)
 
     @staticmethod
@@ -42,6 +45,8 @@ class MatMul(Function):
             # path. The composed branch below is the one double backward goes through.
             xp = ctx.xp
             g = gy._data
+            if threads._single:
+                threads.before_product(2.0 * g.size * b._data.shape[-2])
             ga = _const(xp.matmul(g, b._data.swapaxes(-1, -2))) if need_a else None
             gb = _const(xp.matmul(a._data.swapaxes(-1, -2), g)) if need_b else None
             return ga, gb
@@ -93,6 +98,8 @@ def matmul(input, other):
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.shape[1] == b.shape[0]:
             if type(a) is _ndarray and type(b) is _ndarray and _Tracing.tracer is None and \
                     not ((input._rg or other._rg) and _State.enabled):
+                if threads._single:
+                    threads.before_product(2.0 * a.size * b.shape[1])
                 # No-graph fast path (autograd/function.py). NOTE (measured): for C-contiguous
                 # float32/float64 operands ndarray.dot makes the same BLAS call as the matmul
                 # ufunc (bit-identical: tests/autograd/test_no_graph_paths.py) without the
