@@ -235,6 +235,10 @@ def _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, lo, hi):
 # (within noise), and splitting the blocks over two threads with ``threads.parallel`` was
 # slower on the shared 2-core machine (1.67 against 1.25 ms, best of 30): these passes are
 # memory-bound, so they stay on one thread.
+# Also dropped (measured, 2 threads, LSTM(128, 128) on (32, 64, 128), fwd+bwd, 40 interleaved
+# rounds): dW_hh in 16-step blocks handed to a pool worker while the backward time loop runs
+# (29.7 against 27.0 ms median): each block's start and end take the GIL from the loop's small
+# calls, and the loop's thread then waits ~60 us for its wake-up.
 _FACTOR_ROWS = 256
 
 
