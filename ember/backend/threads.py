@@ -132,11 +132,12 @@ class blas_threads:
 # after a product on two OpenBLAS threads, OpenBLAS's idle worker spins for ~0.1 s on the second
 # core, so the pool's worker, when a split convolution or max pool wakes it, waits for a time
 # slice there. Restoring OpenBLAS's count after each split job (the earlier rule) kept that
-# going on W2 (LeNet: its Linear layers, 26 MFLOP, woke OpenBLAS's worker every step): 25.5 ms
-# a step on two threads against 22.7 ms on one. Leaving OpenBLAS on one thread once the pool
-# has split a job: 20.5 ms (CPU 26 ms per step instead of 50). Toggling OpenBLAS around every
-# product instead costs the products that do gain from two OpenBLAS threads (W1's 67-103 MFLOP
-# layers, 1.3-1.7x faster on two) a wake-up each: W1 5.05 -> 5.98 ms. So the count is sticky:
+# going on W2 (LeNet: its Linear layers, 26 MFLOP, woke OpenBLAS's worker every step): 23.5 ms
+# a step on two threads against 18.7 ms on one. With the rule below: 17.8 ms, CPU 23 ms per
+# step instead of 47 (old and new code interleaved, 3 rounds of 30 steps). Keeping OpenBLAS on
+# one thread and raising it only for each big product, back to one after, costs the products
+# that do gain from two OpenBLAS threads (W1's 67-103 MFLOP layers, 1.3-1.7x faster on two) a
+# wake-up of the sleeping worker each: W1 5.05 -> 5.98 ms a step. So the count is sticky:
 # the pool sets it to one, and only a product of at least _ALL_THREADS_FLOPS sets it back
 # (``before_product``, called by matmul and Linear), so models without split work keep
 # OpenBLAS's threads throughout.
