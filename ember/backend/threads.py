@@ -69,14 +69,17 @@ def set_num_threads(n):
 # below do nothing. The count is process-wide: a GEMM another Python thread runs meanwhile gets
 # the same count.
 
+_LIB = []  # [(library, prefix, suffix)] once looked up; [None] when unavailable
 _BLAS = []  # [(get, set)] once looked up; [None] when unavailable
 
 
-def openblas_threads():
-    """``(get, set)`` ctypes functions of NumPy's OpenBLAS thread count, or None."""
-    if _BLAS:
-        return _BLAS[0]
-    _BLAS.append(None)
+def openblas():
+    """``(library, prefix, suffix)`` of the OpenBLAS that NumPy's wheel bundles, or None: its
+    symbols are ``prefix + name + suffix`` (``scipy_`` and ``64_`` for the 64-bit-integer
+    build NumPy ships: ``scipy_openblas_set_num_threads64_``, ``scipy_cblas_saxpy64_``)."""
+    if _LIB:
+        return _LIB[0]
+    _LIB.append(None)
     if os.environ.get("EMBER_NO_BLAS_TUNING"):
         return None
     try:
@@ -88,18 +91,32 @@ def openblas_threads():
         libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
         for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
             lib = ctypes.CDLL(path)
-            for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                                   ("openblas", "64_"), ("openblas", "")):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    get.restype, get.argtypes = ctypes.c_int, []
-                    put.restype, put.argtypes = None, [ctypes.c_int]
-                    _BLAS[0] = (get, put)
-                    return _BLAS[0]
+            for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "")):
+                if hasattr(lib, f"{prefix}openblas_set_num_threads{suffix}"):
+                    _LIB[0] = (lib, prefix, suffix)
+                    return _LIB[0]
     except (OSError, AttributeError, ImportError):  # no bundled OpenBLAS: leave BLAS alone
         pass
     return None
+
+
+def openblas_threads():
+    """``(get, set)`` ctypes functions of NumPy's OpenBLAS thread count, or None."""
+    if _BLAS:
+        return _BLAS[0]
+    found = openblas()
+    if found is None:
+        _BLAS.append(None)
+        return None
+    import ctypes  # noqa: PLC0415
+
+    lib, prefix, suffix = found
+    get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+    put = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+    get.restype, get.argtypes = ctypes.c_int, []
+    put.restype, put.argtypes = None, [ctypes.c_int]
+    _BLAS.append((get, put))
+    return _BLAS[0]
 
 
 class blas_threads:

@@ -1,6 +1,6 @@
 """SGD: stochastic gradient descent, with momentum, dampening, Nesterov and weight decay."""
 
-from ember.backend import devices
+from ember.backend import blas1, devices
 from ember.optim import optimizer
 
 
@@ -53,6 +53,12 @@ class SGD(optimizer.Optimizer):
             arrays = (p, grad, buf._data)
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+        if not first:
+            blas = blas1.kernels(*arrays)
+            if blas is not None:
+                _sgd_blas(blas, arrays, float(lr), float(momentum), float(dampening), float(wd),
+                          nesterov, maximize)
+                return
 
         def update(blocks, scratch):
             _sgd_block(xp, blocks, scratch, lr, momentum, dampening, wd, nesterov, maximize,
@@ -88,3 +94,31 @@ def _sgd_block(xp, blocks, scratch, lr, momentum, dampening, wd, nesterov, maxim
     # param += -lr * g, scaling g in place only when it is a temporary
     step = xp.multiply(g, -lr, out=g if owned else scratch[0])
     p += step
+
+
+def _sgd_blas(blas, arrays, lr, momentum, dampening, wd, nesterov, maximize):
+    """The step of _sgd_block after the first as level-1 BLAS calls on whole arrays
+    (backend/blas1.py: two passes instead of four, on OpenBLAS's threads). With
+    ``g = s * grad + wd * param`` (s = -1 when maximizing)::
+
+        buf   = momentum * buf + (1 - dampening) * g          axpby (+ axpy for the decay)
+        param = param - lr * buf                              axpy
+        param = (1 - lr * wd) * param - lr * s * grad
+                - lr * momentum * buf    (nesterov)           axpby + axpy
+        param = (1 - lr * wd) * param - lr * s * grad         (no momentum) axpby
+    """
+    p, grad = arrays[0], arrays[1]
+    s = -1.0 if maximize else 1.0
+    if momentum == 0:
+        blas.axpby(-lr * s, grad, 1.0 - lr * wd, p)
+        return
+    buf = arrays[2]
+    keep = 1.0 - dampening
+    blas.axpby(keep * s, grad, momentum, buf)
+    if wd:
+        blas.axpy(keep * wd, p, buf)
+    if nesterov:
+        blas.axpby(-lr * s, grad, 1.0 - lr * wd, p)
+        blas.axpy(-lr * momentum, buf, p)
+    else:
+        blas.axpy(-lr, buf, p)

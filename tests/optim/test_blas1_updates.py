@@ -1,0 +1,113 @@
+"""SGD's level-1 BLAS path (ember/backend/blas1.py, sgd._sgd_blas): taken for big contiguous
+float parameters after the first step, equal to torch.optim.SGD for every option, within a
+last-bit rounding of ember's NumPy path, and left alone for arrays it does not fit."""
+
+import numpy
+import pytest
+import torch
+
+import ember
+from ember import optim
+from ember.backend import blas1
+from ember.optim import sgd
+from tests.optim import _model
+from tests.optim.test_optimizers import CASES, _compare, _ids
+
+SGD_CASES = [c for c in CASES if c[0] == "SGD"] + [
+    ("SGD", dict(lr=0.001, momentum=0.5, nesterov=True, weight_decay=0.01, maximize=True)),
+    ("SGD", dict(lr=0.002, weight_decay=0.02, maximize=True)),
+]
+
+if blas1.kernels(numpy.zeros(blas1.MIN_SIZE, numpy.float32)) is None:
+    pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: no level-1 path to test",
+                allow_module_level=True)
+
+
+@pytest.fixture
+def blas_calls(monkeypatch):
+    """Every parameter qualifies (MIN_SIZE 1); returns the list of _sgd_blas calls."""
+    monkeypatch.setattr(blas1, "MIN_SIZE", 1)
+    calls = []
+    real = sgd._sgd_blas
+
+    def spy(*args, **kwargs):
+        calls.append(args[1][0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sgd, "_sgd_blas", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", SGD_CASES, ids=[_ids(c) for c in SGD_CASES])
+def test_blas_path_matches_torch(case, dtype, blas_calls):
+    name, options = case
+    make_ours = lambda p: optim.SGD(p, **options)  # noqa: E731
+    make_theirs = lambda p: torch.optim.SGD(p, **options)  # noqa: E731
+    if dtype == numpy.float64:
+        e = _model.train(make_ours, "ember", dtype)
+        t = _model.train(make_theirs, "torch", dtype)
+    else:
+        e, t = _model.train_lockstep(make_ours, make_theirs, dtype)
+    # four parameters; with momentum the first step builds the buffers on the NumPy path
+    steps_on_blas = 49 if options.get("momentum") else 50
+    assert len(blas_calls) >= 4 * steps_on_blas
+    start, _, _ = _model.make_arrays(dtype)
+    assert all(numpy.isfinite(a).all() for a in e), "training diverged; pick a smaller lr"
+    assert all(not numpy.allclose(a, b) for a, b in zip(e, start)), "a parameter did not move"
+    _compare(e, t, dtype)
+
+
+def _big_run(options, dtype, steps=3, order="C"):
+    rng = numpy.random.default_rng(3)
+    shape = (blas1.MIN_SIZE // 64 + 5, 64)  # just over the threshold
+    start = rng.standard_normal(shape).astype(dtype)
+    p = ember.tensor(numpy.asarray(start, order=order), requires_grad=True)
+    opt = optim.SGD([p], **options)
+    for _ in range(steps):
+        p.grad = ember.tensor(rng.standard_normal(shape).astype(dtype))
+        opt.step()
+    return p.detach().numpy()
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("options", [dict(lr=0.1, momentum=0.9),
+                                     dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+                                     dict(lr=0.1, weight_decay=0.1, maximize=True)])
+def test_big_parameters_take_it_and_agree_with_the_numpy_path(options, dtype, monkeypatch):
+    calls = []
+    real = sgd._sgd_blas
+    monkeypatch.setattr(sgd, "_sgd_blas", lambda *a: calls.append(1) or real(*a))
+    fast = _big_run(options, dtype)
+    assert len(calls) == (2 if options.get("momentum") else 3)
+    monkeypatch.setattr(blas1, "kernels", lambda *arrays: None)
+    slow = _big_run(options, dtype)
+    tol = 1e-6 if dtype == numpy.float32 else 1e-14
+    numpy.testing.assert_allclose(fast, slow, rtol=tol, atol=tol)
+    assert not numpy.array_equal(fast, _big_run(options, dtype, steps=0))
+
+
+def test_arrays_it_does_not_fit_keep_the_numpy_path(monkeypatch):
+    monkeypatch.setattr(sgd, "_sgd_blas", lambda *a: pytest.fail("took the BLAS path"))
+    _big_run(dict(lr=0.1, momentum=0.9), numpy.float32, order="F")  # not C-contiguous
+    small = numpy.zeros(blas1.MIN_SIZE - 1, numpy.float32)
+    big = numpy.zeros(blas1.MIN_SIZE, numpy.float32)
+    assert blas1.kernels(small, small) is None
+    assert blas1.kernels(big, big.astype(numpy.float64)) is None
+    assert blas1.kernels(big, big[::-1]) is None
+    assert blas1.kernels(big.astype(numpy.int32)) is None
+    assert blas1.kernels(big, big) is not None
+
+
+def test_kernels_compute_axpby_and_axpy():
+    rng = numpy.random.default_rng(0)
+    for dtype in (numpy.float32, numpy.float64):
+        x = rng.standard_normal(blas1.MIN_SIZE).astype(dtype)
+        y = rng.standard_normal(blas1.MIN_SIZE).astype(dtype)
+        k = blas1.kernels(x, y)
+        expected = 0.5 * x.astype(numpy.float64) - 2.0 * y
+        k.axpby(0.5, x, -2.0, y)
+        numpy.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+        before = y.astype(numpy.float64)
+        k.axpy(3.0, x, y)
+        numpy.testing.assert_allclose(y, before + 3.0 * x, rtol=1e-6, atol=1e-5)
