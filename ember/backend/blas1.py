@@ -10,7 +10,7 @@ step's matrix products. NOTE (measured, 2-core VM, W1's six parameters, SGD with
 against 0.79 ms on one (two passes instead of four).
 
 ``kernels(*arrays)`` gives the kernels for arrays that qualify (NumPy, one float dtype, all
-C-contiguous, at least ``MIN_SIZE`` elements), else None, so callers keep their NumPy path
+C-contiguous and writeable, at least ``MIN_SIZE`` elements), else None, so callers keep their NumPy path
 for small, strided or CuPy arrays and for any other BLAS (or ``EMBER_NO_BLAS_TUNING=1``).
 The results may differ from the NumPy formula in the last bit (a fused multiply-add).
 
@@ -78,7 +78,9 @@ def kernels(*arrays):
     if char not in "fd":
         return None
     for a in arrays:
-        if a.dtype.char != char or not a.flags.c_contiguous or type(a) is not type(first):
+        # read-only arrays (a memory-mapped checkpoint) keep NumPy's error, not a crash
+        if a.dtype.char != char or not a.flags.c_contiguous or type(a) is not type(first) \
+                or not a.flags.writeable:
             return None
     if char not in _KERNELS:
         _KERNELS[char] = _load(char)

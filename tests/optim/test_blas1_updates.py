@@ -96,6 +96,9 @@ def test_arrays_it_does_not_fit_keep_the_numpy_path(monkeypatch):
     assert blas1.kernels(big, big.astype(numpy.float64)) is None
     assert blas1.kernels(big, big[::-1]) is None
     assert blas1.kernels(big.astype(numpy.int32)) is None
+    frozen = big.copy()
+    frozen.flags.writeable = False
+    assert blas1.kernels(frozen, big) is None
     assert blas1.kernels(big, big) is not None
 
 
