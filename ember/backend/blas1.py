@@ -14,10 +14,7 @@ C-contiguous and writeable, at least ``MIN_SIZE`` elements), else None, so calle
 for small, strided or CuPy arrays and for any other BLAS (or ``EMBER_NO_BLAS_TUNING=1``).
 The results may differ from the NumPy formula in the last bit (a fused multiply-add).
 
-Tried and dropped: Adam's three multiply-adds as axpby calls on its cache-sized blocks (8
-passes instead of 13-14): 3.42 against 4.17 ms for W5's AdamW parameters alone, but whole W4
-and W5 steps did not move (31.5 against 31.3 ms, 44.2 against 44.0 ms; two threads, old and
-new code interleaved, 4 rounds of 15 steps), so Adam keeps its NumPy blocks.
+Used by SGD (whole arrays) and Adam/AdamW (on their cache-sized blocks, optim/adam.py).
 """
 
 import ctypes

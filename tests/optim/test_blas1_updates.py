@@ -1,6 +1,7 @@
-"""SGD's level-1 BLAS path (ember/backend/blas1.py, sgd._sgd_blas): taken for big contiguous
-float parameters after the first step, equal to torch.optim.SGD for every option, within a
-last-bit rounding of ember's NumPy path, and left alone for arrays it does not fit."""
+"""The level-1 BLAS paths of SGD and Adam/AdamW (ember/backend/blas1.py, sgd._sgd_blas,
+adam._adam_blas_block): taken for big contiguous float parameters (SGD after its first step,
+Adam without L2 decay or amsgrad), equal to torch.optim for every option, within rounding of
+ember's NumPy path, and left alone for arrays and options they do not fit."""
 
 import numpy
 import pytest
@@ -9,7 +10,7 @@ import torch
 import ember
 from ember import optim
 from ember.backend import blas1
-from ember.optim import sgd
+from ember.optim import adam, optimizer, sgd
 from tests.optim import _model
 from tests.optim.test_optimizers import CASES, _compare, _ids
 
@@ -114,3 +115,66 @@ def test_kernels_compute_axpby_and_axpy():
         before = y.astype(numpy.float64)
         k.axpy(3.0, x, y)
         numpy.testing.assert_allclose(y, before + 3.0 * x, rtol=1e-6, atol=1e-5)
+
+
+ADAM_CASES = [c for c in CASES if c[0] in ("Adam", "AdamW")] + [
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+]
+
+
+def _takes_blas(name, options):
+    """Adam's BLAS path: no amsgrad, and weight decay (if any) decoupled."""
+    if options.get("amsgrad"):
+        return False
+    return bool(name == "AdamW" or options.get("decoupled_weight_decay")
+                or not options.get("weight_decay"))
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", ADAM_CASES, ids=[_ids(c) for c in ADAM_CASES])
+def test_adam_blas_path_matches_torch(case, dtype, monkeypatch):
+    name, options = case
+    monkeypatch.setattr(blas1, "MIN_SIZE", 1)
+    calls = []
+    real = adam._adam_blas_block
+    monkeypatch.setattr(adam, "_adam_blas_block", lambda *a: calls.append(1) or real(*a))
+    make_ours = lambda p: getattr(optim, name)(p, **options)  # noqa: E731
+    make_theirs = lambda p: getattr(torch.optim, name)(p, **options)  # noqa: E731
+    if dtype == numpy.float64:
+        e = _model.train(make_ours, "ember", dtype)
+        t = _model.train(make_theirs, "torch", dtype)
+    else:
+        e, t = _model.train_lockstep(make_ours, make_theirs, dtype)
+    assert (len(calls) >= 4 * 50) == _takes_blas(name, options), (len(calls), options)
+    start, _, _ = _model.make_arrays(dtype)
+    assert all(numpy.isfinite(a).all() for a in e), "training diverged; pick a smaller lr"
+    assert all(not numpy.allclose(a, b) for a, b in zip(e, start)), "a parameter did not move"
+    _compare(e, t, dtype)
+
+
+@pytest.mark.parametrize("name, options", [("Adam", dict(lr=0.01)),
+                                           ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+                                           ("Adam", dict(lr=0.01, maximize=True))])
+def test_big_adam_parameters_agree_with_the_numpy_path(name, options, monkeypatch):
+    rng = numpy.random.default_rng(5)
+    shape = (max(blas1.MIN_SIZE, optimizer.BLOCK) // 64 + 5, 64)  # two blocks
+    start = rng.standard_normal(shape).astype(numpy.float32)
+    grads = [rng.standard_normal(shape).astype(numpy.float32) for _ in range(3)]
+
+    def run():
+        p = ember.tensor(start.copy(), requires_grad=True)
+        opt = getattr(optim, name)([p], **options)
+        for g in grads:
+            p.grad = ember.tensor(g)
+            opt.step()
+        return p.detach().numpy()
+
+    calls = []
+    real = adam._adam_blas_block
+    monkeypatch.setattr(adam, "_adam_blas_block", lambda *a: calls.append(1) or real(*a))
+    fast = run()
+    assert calls, "the big parameter did not take the BLAS path"
+    monkeypatch.setattr(blas1, "kernels", lambda *arrays: None)
+    slow = run()
+    numpy.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-6)
+    assert not numpy.allclose(fast, start)
