@@ -10,8 +10,10 @@ step's matrix products. NOTE (measured, 2-core VM, W1's six parameters, SGD with
 against 0.79 ms on one (two passes instead of four).
 
 ``kernels(*arrays)`` gives the kernels for arrays that qualify (NumPy, one float dtype, all
-C-contiguous and writeable, at least ``MIN_SIZE`` elements), else None, so callers keep their NumPy path
-for small, strided or CuPy arrays and for any other BLAS (or ``EMBER_NO_BLAS_TUNING=1``).
+C-contiguous and writeable, at least ``MIN_SIZE`` elements), else None, so callers keep their
+NumPy path for small, strided, read-only or CuPy arrays and for any other BLAS (or
+``EMBER_NO_BLAS_TUNING=1``). Every array a kernel reads or writes must qualify (an optimizer's
+scratch buffers are contiguous by construction, optimizer._scratch_for).
 The results may differ from the NumPy formula in the last bit (a fused multiply-add).
 
 Used by SGD (whole arrays) and Adam/AdamW (on their cache-sized blocks, optim/adam.py).

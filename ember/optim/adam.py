@@ -62,7 +62,8 @@ class Adam(optimizer.Optimizer):
         blas = blas1.kernels(*arrays) if l2 == 0 and not group["amsgrad"] else None
         if blas is not None:
             coefs = (-1.0 if maximize else 1.0, float(beta1), float(beta2), float(step_size),
-                     float(bias_correction2_sqrt), float(eps), 1.0 if shrink is None else float(shrink))
+                     float(bias_correction2_sqrt), float(eps),
+                     1.0 if shrink is None else float(shrink))
             self._apply(lambda blocks, scratch: _adam_blas_block(xp, blas, blocks, scratch[0],
                                                                  *coefs), arrays)
             return
