@@ -237,8 +237,8 @@ def _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, lo, hi):
 # memory-bound, so they stay on one thread.
 # Also dropped (measured, 2 threads, LSTM(128, 128) on (32, 64, 128), fwd+bwd, 40 interleaved
 # rounds): dW_hh in 16-step blocks handed to a pool worker while the backward time loop runs
-# (29.7 against 27.0 ms median): each block's start and end take the GIL from the loop's small
-# calls, and the loop's thread then waits ~60 us for its wake-up.
+# (29.7 against 27.0 ms median), likely as each block's start and end take the GIL from the
+# loop's small calls and the loop's thread then waits ~60 us for its wake-up.
 _FACTOR_ROWS = 256
 
 

@@ -24,19 +24,19 @@ if blas1.kernels(numpy.zeros(blas1.MIN_SIZE, numpy.float32)) is None:
                 allow_module_level=True)
 
 
+def _spy(monkeypatch, module, name):
+    """Count the calls of ``module.name`` (still running it); returns the list of calls."""
+    calls = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args: calls.append(1) or real(*args))
+    return calls
+
+
 @pytest.fixture
 def blas_calls(monkeypatch):
     """Every parameter qualifies (MIN_SIZE 1); returns the list of _sgd_blas calls."""
     monkeypatch.setattr(blas1, "MIN_SIZE", 1)
-    calls = []
-    real = sgd._sgd_blas
-
-    def spy(*args, **kwargs):
-        calls.append(args[1][0].shape)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sgd, "_sgd_blas", spy)
-    return calls
+    return _spy(monkeypatch, sgd, "_sgd_blas")
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32], ids=["f64", "f32"])
@@ -76,9 +76,7 @@ def _big_run(options, dtype, steps=3, order="C"):
                                      dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
                                      dict(lr=0.1, weight_decay=0.1, maximize=True)])
 def test_big_parameters_take_it_and_agree_with_the_numpy_path(options, dtype, monkeypatch):
-    calls = []
-    real = sgd._sgd_blas
-    monkeypatch.setattr(sgd, "_sgd_blas", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, sgd, "_sgd_blas")
     fast = _big_run(options, dtype)
     assert len(calls) == (2 if options.get("momentum") else 3)
     monkeypatch.setattr(blas1, "kernels", lambda *arrays: None)
@@ -135,9 +133,7 @@ def _takes_blas(name, options):
 def test_adam_blas_path_matches_torch(case, dtype, monkeypatch):
     name, options = case
     monkeypatch.setattr(blas1, "MIN_SIZE", 1)
-    calls = []
-    real = adam._adam_blas_block
-    monkeypatch.setattr(adam, "_adam_blas_block", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, adam, "_adam_blas_block")
     make_ours = lambda p: getattr(optim, name)(p, **options)  # noqa: E731
     make_theirs = lambda p: getattr(torch.optim, name)(p, **options)  # noqa: E731
     if dtype == numpy.float64:
@@ -169,9 +165,7 @@ def test_big_adam_parameters_agree_with_the_numpy_path(name, options, monkeypatc
             opt.step()
         return p.detach().numpy()
 
-    calls = []
-    real = adam._adam_blas_block
-    monkeypatch.setattr(adam, "_adam_blas_block", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, adam, "_adam_blas_block")
     fast = run()
     assert calls, "the big parameter did not take the BLAS path"
     monkeypatch.setattr(blas1, "kernels", lambda *arrays: None)
