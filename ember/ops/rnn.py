@@ -26,7 +26,7 @@ from ember import creation
 from ember.autograd import engine, grad_mode
 from ember.autograd.function import Function
 from ember.backend import threads
-from ember.ops import activation, elementwise, linalg, shape
+from ember.ops import _lstm_native, activation, elementwise, linalg, shape
 from ember.tensor import Tensor
 
 __all__ = ["recurrence", "composed"]
@@ -153,6 +153,32 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
     state = w_hh.shape[1]  # proj_size when projecting, else hidden
     dt = xg.dtype
     n, batch = plan.n, plan.batch
+    w_t = xp.ascontiguousarray(w_hh.T)
+    gates = xp.empty((4, n, hidden), dtype=dt)  # activated i, f, g, o, gate-major
+    ig_all = xp.empty((n, hidden), dtype=dt)  # i * g, kept for the backward
+    hist_h = _history(xp, h0, plan, state, dt)
+    hist_c = _history(xp, c0, plan, hidden, dt)
+    tanh_c = xp.empty((n, hidden), dtype=dt)
+    raw = xp.empty((n, hidden), dtype=dt) if w_hr is not None else None
+    w_hr_t = xp.ascontiguousarray(w_hr.T) if w_hr is not None else None
+    scratch = xp.empty((batch, 4 * hidden), dtype=dt)
+    found = _lstm_native.kernels(xp, dt, w_hr)
+    if found is not None:
+        _lstm_native.forward(found, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all,
+                             tanh_c, scratch)
+    else:
+        _lstm_numpy_loop(xp, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all, tanh_c,
+                         raw, w_hr_t, scratch)
+    out = _gather(xp, hist_h, plan, 1)
+    h_n, c_n = hist_h[-1].copy(), hist_c[-1].copy()
+    return (out, h_n, c_n), (gates, ig_all, tanh_c, hist_h, hist_c, raw)
+
+
+def _lstm_numpy_loop(xp, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all, tanh_c, raw,
+                     w_hr_t, scratch):
+    hidden = hist_c.shape[2]
+    batch, dt = plan.batch, xg.dtype
+    i_all, f_all, g_all, o_all = gates
     # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: halve the i, f, o pre-activations, one tanh over all
     # four gates, then one affine map back (tiled factors: contiguous operands, see the NOTE).
     half = xp.full((batch, 4 * hidden), 0.5, dtype=dt)
@@ -161,16 +187,6 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
     shift[:, 2 * hidden:3 * hidden] = 0.0
     bias = xp.ascontiguousarray(xp.broadcast_to(b_hh, (batch, 4 * hidden))) \
         if b_hh is not None else None
-    w_t = xp.ascontiguousarray(w_hh.T)
-    gates = xp.empty((4, n, hidden), dtype=dt)  # activated i, f, g, o, gate-major
-    i_all, f_all, g_all, o_all = gates
-    ig_all = xp.empty((n, hidden), dtype=dt)  # i * g, kept for the backward
-    hist_h = _history(xp, h0, plan, state, dt)
-    hist_c = _history(xp, c0, plan, hidden, dt)
-    tanh_c = xp.empty((n, hidden), dtype=dt)
-    raw = xp.empty((n, hidden), dtype=dt) if w_hr is not None else None
-    w_hr_t = xp.ascontiguousarray(w_hr.T) if w_hr is not None else None
-    scratch = xp.empty((batch, 4 * hidden), dtype=dt)
     with _blas_one_thread(xp):
         for k, r, b in plan.steps:
             a = scratch[:b]
@@ -201,9 +217,6 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
             if b < batch:
                 _carry(hist_h, k, b)
                 _carry(hist_c, k, b)
-    out = _gather(xp, hist_h, plan, 1)
-    h_n, c_n = hist_h[-1].copy(), hist_c[-1].copy()
-    return (out, h_n, c_n), (gates, ig_all, tanh_c, hist_h, hist_c, raw)
 
 
 def _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, lo, hi):
@@ -247,6 +260,32 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
     hidden = w_hh.shape[0] // 4
     n = plan.n
     dt = gates.dtype
+    d_gates = xp.empty((n, 4 * hidden), dtype=dt)
+    dh = g_h.astype(dt, order="C")  # copies: the loops update them in place
+    dc = g_c.astype(dt, order="C")
+    d_state = xp.empty_like(g_out) if w_hr is not None else None
+    g_out = _nonzero_or_none(g_out)
+    found = _lstm_native.kernels(xp, dt, w_hr)
+    if found is not None and (g_out is None or g_out.dtype == dt) and w_hh.dtype == dt:
+        _lstm_native.backward(found, plan, work, w_hh, g_out, dh, dc, d_gates, need)
+    else:
+        _lstm_numpy_back_loop(xp, plan, work, w_hh, w_hr, g_out, dh, dc, d_gates, d_state,
+                              need)
+    grads = {"xg": d_gates, "h0": dh, "c0": dc}
+    if need["w_hh"]:
+        grads["w_hh"] = d_gates.T @ _gather(xp, hist_h, plan, 0)
+    if need["b_hh"]:
+        grads["b_hh"] = _column_sums(xp, d_gates)
+    if w_hr is not None and need["w_hr"]:
+        grads["w_hr"] = d_state.T @ raw
+    return grads
+
+
+def _lstm_numpy_back_loop(xp, plan, work, w_hh, w_hr, g_out, dh, dc, d_gates, d_state, need):
+    gates, ig, tanh_c, hist_h, hist_c, raw = work
+    hidden = w_hh.shape[0] // 4
+    n = plan.n
+    dt = gates.dtype
     fac = xp.empty((5, n, hidden), dtype=dt)
     c_prev = _gather(xp, hist_c, plan, 0)
     h = raw if raw is not None else _gather(xp, hist_h, plan, 1)
@@ -254,9 +293,6 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
         _lstm_factors(xp, gates, ig, tanh_c, c_prev, h, fac, start, min(n, start + _FACTOR_ROWS))
     fifg, fo, fdc = fac[:3], fac[3], fac[4]
     f_a = gates[1]
-    d_gates = xp.empty((n, 4 * hidden), dtype=dt)
-    dh = g_h.copy()
-    dc = g_c.copy()
     tmp = xp.empty((plan.batch, hidden), dtype=dt)
     # NOTE (measured, 1 thread, CPU time, the 64 steps' elementwise work alone at (32, 128),
     # 15 interleaved rounds, three runs): a step's gate gradients are formed gate-major in
@@ -267,8 +303,6 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
     # product written straight into the row's (B, 3, H) column blocks (15-18 us a step against
     # 7.4 us gate-major: NumPy iterates 128-element rows there).
     sg = xp.empty((4, plan.batch, hidden), dtype=dt)
-    d_state = xp.empty_like(g_out) if w_hr is not None else None
-    g_out = _nonzero_or_none(g_out)
     with _blas_one_thread(xp):
         for k, r, b in reversed(plan.steps):
             dht = dh[:b]
@@ -291,14 +325,6 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
                 dct *= f_a[r]
             if k or need["h0"]:
                 xp.matmul(dg, w_hh, out=dh[:b])
-    grads = {"xg": d_gates, "h0": dh, "c0": dc}
-    if need["w_hh"]:
-        grads["w_hh"] = d_gates.T @ _gather(xp, hist_h, plan, 0)
-    if need["b_hh"]:
-        grads["b_hh"] = _column_sums(xp, d_gates)
-    if w_hr is not None and need["w_hr"]:
-        grads["w_hr"] = d_state.T @ raw
-    return grads
 
 
 def _nonzero_or_none(g_out):

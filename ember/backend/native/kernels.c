@@ -1,0 +1,282 @@
+/* ember's native kernels: fused per-time-step loops that NumPy would run as a dozen calls.
+ *
+ * Compiled on first use by ember/backend/native/__init__.py (the C compiler of the machine,
+ * -O3 for the machine's own vector unit) and called through ctypes on NumPy arrays' memory;
+ * without a compiler ember keeps its NumPy code, which computes the same formulas.
+ *
+ * Plain C99, no Python headers, no libm: every transcendental here is written out below so
+ * that the loops vectorize (a call to libm's tanhf would not) and give the same bits on every
+ * machine that compiles them with the same vector width.
+ */
+
+#include <stdint.h>
+#include <string.h>
+
+#define RESTRICT __restrict__
+
+/* ---- float32 exp and tanh, written to vectorize ------------------------------------------ */
+
+/* e**y - 1 and e**y for y in [-87, 0] (what tanh_f32 and sigmoid_f32 ask for): y = n ln2 + r
+ * with |r| <= ln2/2, e**r - 1 by its Taylor series to r**7 (truncation < 2e-8 relative), 2**n
+ * put into the exponent bits, e**y - 1 = 2**n (e**r - 1) + (2**n - 1) (no cancellation at
+ * n = 0, where it matters). n is rounded by adding and subtracting 1.5 * 2**23 (exact for
+ * |n| < 2**22), which the compiler keeps as written (no -ffast-math). */
+static inline float expm1_neg_f32(float y, float *e)
+{
+    const float round_magic = 12582912.0f;
+    y = y < -87.0f ? -87.0f : y;
+    float n = (y * 1.44269504088896341f + round_magic) - round_magic;
+    float r = y - n * 0.693145751953125f;       /* ln2, high part (exact product) */
+    r = r - n * 1.428606820309417232e-6f;       /* ln2, low part */
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r;                                  /* e**r - 1 */
+    int32_t bits = ((int32_t)n + 127) << 23;    /* n >= -126 here: a normal float */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    *e = scale * q + scale;
+    return scale * q + (scale - 1.0f);
+}
+
+/* 1 / d for d in [1, 2] without a division (a vector division costs ~16 cycles, the bottleneck
+ * of these loops): the linear first guess 24/17 - 8/17 d (relative error <= 1/17), then three
+ * Newton steps x += x (1 - d x), each squaring the error (to < 2e-10 before rounding). */
+static inline float recip_1_2(float d)
+{
+    float x = 1.411764705882353f - 0.4705882352941176f * d;
+    x = x + x * (1.0f - d * x);
+    x = x + x * (1.0f - d * x);
+    x = x + x * (1.0f - d * x);
+    return x;
+}
+
+/* tanh(x) = -m / (2 + m) with m = e**(-2|x|) - 1, |x| capped at 9 (tanh(9) rounds to 1); the
+ * sign is copied back, so -0 stays -0 and NaN stays NaN. */
+static inline float tanh_f32(float x)
+{
+    float a = __builtin_fabsf(x);
+    float e;
+    float m = expm1_neg_f32(-2.0f * (a > 9.0f ? 9.0f : a), &e);
+    return __builtin_copysignf(-m * recip_1_2(2.0f + m), x);
+}
+
+/* sigmoid(x) = 1 / (1 + e**-x), computed from t = e**-|x| <= 1 so nothing overflows:
+ * 1 / (1 + t) for x >= 0, t / (1 + t) below, and 0 below -87 (where t is capped). */
+static inline float sigmoid_f32(float x)
+{
+    float e;
+    expm1_neg_f32(-__builtin_fabsf(x), &e);
+    float d = recip_1_2(1.0f + e);
+    float s = x >= 0.0f ? d : e * d;
+    return x < -87.0f ? 0.0f : s;
+}
+
+void ember_tanh_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] = tanh_f32(x[k]);
+}
+
+void ember_sigmoid_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] = sigmoid_f32(x[k]);
+}
+
+/* ---- LSTM, one time step (torch's gate order i, f, g, o) ----------------------------------
+ *
+ * Shapes: b rows (the sequences running at this step), H hidden units. ``pre`` is the step's
+ * (b, 4H) scratch block: with ``accumulate`` set it holds h_prev @ W_hh.T and the input
+ * projection ``xg`` (b, 4H) is added to it, else ``xg`` is copied in (a zero initial state);
+ * then ``bias`` (4H, may be NULL) is added. The activated gates go to the gate-major work
+ * array of the whole sequence: gate q of row j at ``gates[q * gate_stride + j * H]``. ``ig``
+ * (i * g), ``tanh_c``, ``c_prev``, ``c_new`` and ``h_new`` (o * tanh(c)) are (b, H) blocks.
+ * Every inner loop is free of branches, so the compiler vectorizes it. */
+void ember_lstm_step_f32(int64_t b, int64_t H, int64_t gate_stride, float *RESTRICT pre,
+                         const float *RESTRICT xg, int64_t accumulate,
+                         const float *RESTRICT bias, const float *RESTRICT c_prev,
+                         float *RESTRICT gates, float *RESTRICT ig, float *RESTRICT c_new,
+                         float *RESTRICT tanh_c, float *RESTRICT h_new)
+{
+    const int64_t G = 4 * H;
+    for (int64_t j = 0; j < b; j++) {
+        float *RESTRICT p = pre + j * G;
+        const float *RESTRICT x = xg + j * G;
+        if (accumulate)
+            for (int64_t u = 0; u < G; u++)
+                p[u] += x[u];
+        else
+            for (int64_t u = 0; u < G; u++)
+                p[u] = x[u];
+        if (bias)
+            for (int64_t u = 0; u < G; u++)
+                p[u] += bias[u];
+        const int64_t o = j * H;
+        const float *RESTRICT cp = c_prev + o;
+        float *RESTRICT gi = gates + o;
+        float *RESTRICT gf = gates + gate_stride + o;
+        float *RESTRICT gg = gates + 2 * gate_stride + o;
+        float *RESTRICT go = gates + 3 * gate_stride + o;
+        float *RESTRICT igo = ig + o;
+        float *RESTRICT cn = c_new + o;
+        float *RESTRICT tco = tanh_c + o;
+        float *RESTRICT hn = h_new + o;
+        for (int64_t u = 0; u < H; u++) {
+            float i = sigmoid_f32(p[u]), f = sigmoid_f32(p[H + u]);
+            float g = tanh_f32(p[2 * H + u]), og = sigmoid_f32(p[3 * H + u]);
+            float ixg = i * g;
+            float c = f * cp[u] + ixg;
+            float tc = tanh_f32(c);
+            gi[u] = i; gf[u] = f; gg[u] = g; go[u] = og;
+            igo[u] = ixg;
+            cn[u] = c;
+            tco[u] = tc;
+            hn[u] = og * tc;
+        }
+    }
+}
+
+/* The backward of one step. In: ``dh`` (b, H), the gradient reaching h_t from later steps,
+ * to which ``g_out`` (the output's gradient at this step, may be NULL) is added in place;
+ * ``dc`` (b, H), the gradient reaching c_t. Saved by the forward: the gate-major ``gates``
+ * (as above), ``ig``, ``tanh_c``, ``c_prev`` (b, H) and ``h`` (b, H, this step's output).
+ * Out: ``d_gates`` (b, 4H), the gradient of the step's pre-activations, and ``dc`` becomes
+ * the gradient reaching c_{t-1} (times f) when ``carry_c`` is set, else the gradient at c_t.
+ * The factors are the NumPy path's: i g (1-i) = ig - ig i, i (1-g^2) = i - ig g,
+ * tanh(c) o (1-o) = h - h o, o (1 - tanh(c)^2) = o - h tanh(c). */
+void ember_lstm_step_back_f32(int64_t b, int64_t H, int64_t gate_stride,
+                              const float *RESTRICT g_out, float *RESTRICT dh,
+                              float *RESTRICT dc, const float *RESTRICT gates,
+                              const float *RESTRICT ig, const float *RESTRICT tanh_c,
+                              const float *RESTRICT c_prev, const float *RESTRICT h,
+                              float *RESTRICT d_gates, int64_t carry_c)
+{
+    const int64_t n = b * H;
+    if (g_out)
+        for (int64_t k = 0; k < n; k++)
+            dh[k] += g_out[k];
+    for (int64_t j = 0; j < b; j++) {
+        const int64_t o = j * H;
+        const float *RESTRICT gi = gates + o;
+        const float *RESTRICT gf = gates + gate_stride + o;
+        const float *RESTRICT gg = gates + 2 * gate_stride + o;
+        const float *RESTRICT go = gates + 3 * gate_stride + o;
+        const float *RESTRICT igo = ig + o;
+        const float *RESTRICT tco = tanh_c + o;
+        const float *RESTRICT cp = c_prev + o;
+        const float *RESTRICT ho = h + o;
+        const float *RESTRICT dho = dh + o;
+        float *RESTRICT dco = dc + o;
+        float *RESTRICT di = d_gates + j * 4 * H;
+        float *RESTRICT df = di + H;
+        float *RESTRICT dg = di + 2 * H;
+        float *RESTRICT dout = di + 3 * H;
+        if (carry_c)
+            for (int64_t u = 0; u < H; u++) {
+                float dht = dho[u], hk = ho[u], og = go[u], igk = igo[u], f = gf[u];
+                float dct = dco[u] + dht * (og - hk * tco[u]);
+                di[u] = dct * (igk - igk * gi[u]);
+                df[u] = dct * (cp[u] * ((1.0f - f) * f));
+                dg[u] = dct * (gi[u] - igk * gg[u]);
+                dout[u] = dht * (hk - hk * og);
+                dco[u] = dct * f;
+            }
+        else
+            for (int64_t u = 0; u < H; u++) {
+                float dht = dho[u], hk = ho[u], og = go[u], igk = igo[u], f = gf[u];
+                float dct = dco[u] + dht * (og - hk * tco[u]);
+                di[u] = dct * (igk - igk * gi[u]);
+                df[u] = dct * (cp[u] * ((1.0f - f) * f));
+                dg[u] = dct * (gi[u] - igk * gg[u]);
+                dout[u] = dht * (hk - hk * og);
+                dco[u] = dct;
+            }
+    }
+}
+
+/* ---- LSTM, whole sequences ----------------------------------------------------------------
+ *
+ * The time loops of ember/ops/rnn.py with the per-step product called here through a pointer
+ * to cblas_sgemm of the BLAS NumPy uses (``ilp64``: its integers are 64-bit), so one call runs
+ * a sequence with Python's lock released. A call covers the batch rows ``lo`` to ``hi`` only:
+ * rows of an LSTM never mix, so two threads can run two row ranges of one sequence at once.
+ * ``sizes[k]`` and ``rows[k]`` are the batch size and first flat row of step k (processing
+ * order); the state histories are (steps + 1, batch, H); the other buffers are those of the
+ * step kernels above; ``scratch`` is (batch, 4H). */
+
+typedef void (*sgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                               int64_t, const float *, int64_t, float, float *, int64_t);
+typedef void (*sgemm_lp64_fn)(int, int, int, int, int, int, float, const float *, int,
+                              const float *, int, float, float *, int);
+
+/* c (m, n) = a (m, k) @ b (k, n), all row-major (CblasRowMajor 101, CblasNoTrans 111). */
+static void gemm_nn(const void *sgemm, int64_t ilp64, int64_t m, int64_t n, int64_t k,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                    int64_t ldc)
+{
+    if (ilp64)
+        ((sgemm_ilp64_fn)sgemm)(101, 111, 111, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+        ((sgemm_lp64_fn)sgemm)(101, 111, 111, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b,
+                               (int)ldb, 0.0f, c, (int)ldc);
+}
+
+void ember_lstm_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                            const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
+                            int64_t batch, int64_t H, int64_t N, const float *w_t,
+                            const float *xg, int64_t h0_given, const float *bias,
+                            float *hist_h, float *hist_c, float *gates, float *ig,
+                            float *tanh_c, float *scratch)
+{
+    const int64_t G = 4 * H, slot = batch * H;
+    for (int64_t k = 0; k < steps; k++) {
+        int64_t b = sizes[k] < hi ? sizes[k] : hi;
+        float *h_prev = hist_h + k * slot, *h_next = h_prev + slot;
+        float *c_prev = hist_c + k * slot, *c_next = c_prev + slot;
+        if (b > lo) {
+            int64_t m = b - lo, r0 = rows[k] + lo;
+            int64_t accumulate = k > 0 || h0_given;  /* a zero initial state adds nothing */
+            if (accumulate)
+                gemm_nn(sgemm, ilp64, m, G, H, h_prev + lo * H, H, w_t, G, scratch + lo * G, G);
+            ember_lstm_step_f32(m, H, N * H, scratch + lo * G, xg + r0 * G, accumulate, bias,
+                                c_prev + lo * H, gates + r0 * H, ig + r0 * H, c_next + lo * H,
+                                tanh_c + r0 * H, h_next + lo * H);
+        }
+        int64_t keep = b > lo ? b : lo;  /* rows whose sequence has ended keep their state */
+        if (keep < hi) {
+            memcpy(h_next + keep * H, h_prev + keep * H, (size_t)((hi - keep) * H) * sizeof(float));
+            memcpy(c_next + keep * H, c_prev + keep * H, (size_t)((hi - keep) * H) * sizeof(float));
+        }
+    }
+}
+
+/* The backward time loop, last step first: fills ``d_gates`` (N, 4H) and leaves the gradients
+ * of the initial states in ``dh`` and ``dc`` (batch, H); ``g_out`` (N, H) may be NULL. Step 0
+ * feeds only the initial states, so its products are skipped unless ``need_h0``/``need_c0``. */
+void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                             const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
+                             int64_t batch, int64_t H, int64_t N, const float *w_hh,
+                             const float *g_out, float *dh, float *dc, const float *gates,
+                             const float *ig, const float *tanh_c, const float *hist_h,
+                             const float *hist_c, float *d_gates, int64_t need_h0,
+                             int64_t need_c0)
+{
+    const int64_t G = 4 * H, slot = batch * H;
+    for (int64_t k = steps - 1; k >= 0; k--) {
+        int64_t b = sizes[k] < hi ? sizes[k] : hi;
+        if (b <= lo)
+            continue;
+        int64_t m = b - lo, r0 = rows[k] + lo;
+        ember_lstm_step_back_f32(m, H, N * H, g_out ? g_out + r0 * H : NULL, dh + lo * H,
+                                 dc + lo * H, gates + r0 * H, ig + r0 * H, tanh_c + r0 * H,
+                                 hist_c + k * slot + lo * H, hist_h + (k + 1) * slot + lo * H,
+                                 d_gates + r0 * G, k > 0 || need_c0);
+        if (k > 0 || need_h0)
+            gemm_nn(sgemm, ilp64, m, H, G, d_gates + r0 * G, G, w_hh, H, dh + lo * H, H);
+    }
+}
