@@ -1,8 +1,14 @@
 """The LSTM time loops of ``ember/ops/rnn.py`` as one call to ember's native kernels
-(``ember/backend/native``) per sequence: each step's product through the ``cblas_sgemm`` of
-NumPy's OpenBLAS, then the step's gate arithmetic in one C loop, with Python's lock released.
-The NumPy loops make per step one product and ~12 NumPy calls (forward) or ~8 calls and
-precomputed factor passes (backward), whose cost is the calls, not the arithmetic.
+(``ember/backend/native``) per sequence, with Python's lock released: each step's product
+(the kernels' own register-tiled loop where the width is a multiple of 32, else the
+``cblas_sgemm`` of NumPy's OpenBLAS), then the step's gate arithmetic in one C loop. The NumPy
+loops make per step one product and ~12 NumPy calls (forward) or ~8 calls and precomputed
+factor passes (backward), whose cost is the calls, not the arithmetic.
+
+NOTE (measured, 1 thread, the C loops alone on W4's shapes, (32, 128) per step, 64 steps):
+forward 3.2 ms and backward 2.6-2.9 ms with the own product, against 3.9-5.0 and 3.9-4.2 ms
+with OpenBLAS's sgemm (which packs the weight again at every step); the NumPy loops took
+~7.7 and ~10 ms (factor passes included) inside W4's step.
 
 The buffers, their layout and what is saved are those of the NumPy loops, so either
 backward runs after either forward.

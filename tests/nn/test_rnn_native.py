@@ -125,12 +125,13 @@ def _run(layer, x, states, grad_x, grad_states, use, packed_lengths=None):
 @pytest.mark.parametrize("grad_x, grad_states", [(True, True), (False, True), (True, False),
                                                   (False, False)])
 @pytest.mark.parametrize("packed", [False, True])
-def test_native_loops_match_numpy_loops(monkeypatch, use, grad_x, grad_states, packed):
+@pytest.mark.parametrize("hidden", [10, 32])  # 32: the kernels' own products (n % 32 == 0)
+def test_native_loops_match_numpy_loops(monkeypatch, use, grad_x, grad_states, packed, hidden):
     ember.manual_seed(4)
-    layer = nn.LSTM(6, 10, num_layers=2, bidirectional=True)
+    layer = nn.LSTM(6, hidden, num_layers=2, bidirectional=True)
     rng = numpy.random.default_rng(5)
     x = (2 * rng.standard_normal((8, 11, 6))).astype(numpy.float32)
-    states = [rng.standard_normal((4, 11, 10)).astype(numpy.float32) for _ in range(2)]
+    states = [rng.standard_normal((4, 11, hidden)).astype(numpy.float32) for _ in range(2)]
     lengths = [8, 3, 5, 8, 1, 2, 7, 6, 4, 8, 2] if packed else None
     native = _run(layer, x, states, grad_x, grad_states, use, lengths)
     monkeypatch.setattr(_lstm_native, "kernels", lambda *args: None)

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #define RESTRICT __restrict__
+#ifndef USE_OWN_GEMM
+#define USE_OWN_GEMM 1
+#endif
 
 /* ---- float32 exp and tanh, written to vectorize ------------------------------------------ */
 
@@ -214,11 +217,78 @@ typedef void (*sgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, float, 
 typedef void (*sgemm_lp64_fn)(int, int, int, int, int, int, float, const float *, int,
                               const float *, int, float, float *, int);
 
-/* c (m, n) = a (m, k) @ b (k, n), all row-major (CblasRowMajor 101, CblasNoTrans 111). */
+/* c (m, n) = a (m, k) @ b (k, n) for n a multiple of 32, row-major, without packing: tiles of
+ * ``MR`` rows by 32 columns keep their sums in 2 * MR vector registers while k runs (GCC/Clang
+ * vector types: 16-float vectors, split by the compiler into what the CPU has). For the LSTM's
+ * per-step shapes ((32, 128) @ (128, 512) and (32, 512) @ (512, 128)) this reaches about what
+ * OpenBLAS does there without its per-call packing of b (see _lstm_native.py's NOTE). */
+typedef float vec16 __attribute__((vector_size(64)));
+
+static inline vec16 load16(const float *p)
+{
+    vec16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store16(float *p, vec16 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline __attribute__((always_inline)) void
+tile_nn(const int MR, int64_t k, const float *RESTRICT a, int64_t lda, const float *RESTRICT b,
+        int64_t ldb, float *RESTRICT c, int64_t ldc)
+{
+    vec16 acc[8][2];
+    for (int r = 0; r < MR; r++)
+        acc[r][0] = acc[r][1] = (vec16){0};
+    for (int64_t q = 0; q < k; q++) {
+        vec16 b0 = load16(b + q * ldb), b1 = load16(b + q * ldb + 16);
+        for (int r = 0; r < MR; r++) {
+            float s = a[r * lda + q];
+            acc[r][0] += s * b0;
+            acc[r][1] += s * b1;
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        store16(c + r * ldc, acc[r][0]);
+        store16(c + r * ldc + 16, acc[r][1]);
+    }
+}
+
+static void small_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t j = 0; j < n; j += 32) {
+        int64_t i = 0;
+        for (; i + 8 <= m; i += 8)
+            tile_nn(8, k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc);
+        const float *ai = a + i * lda;
+        float *ci = c + i * ldc + j;
+        switch (m - i) {  /* constant row counts, so each tile keeps its sums in registers */
+        case 7: tile_nn(7, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 6: tile_nn(6, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 5: tile_nn(5, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 4: tile_nn(4, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 3: tile_nn(3, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 2: tile_nn(2, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 1: tile_nn(1, k, ai, lda, b + j, ldb, ci, ldc); break;
+        default: break;
+        }
+    }
+}
+
+/* c (m, n) = a (m, k) @ b (k, n), all row-major: the kernel above where n allows, else the
+ * BLAS's sgemm (CblasRowMajor 101, CblasNoTrans 111). */
 static void gemm_nn(const void *sgemm, int64_t ilp64, int64_t m, int64_t n, int64_t k,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                     int64_t ldc)
 {
+    if (n % 32 == 0 && USE_OWN_GEMM) {
+        small_gemm_nn(m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
     if (ilp64)
         ((sgemm_ilp64_fn)sgemm)(101, 111, 111, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
     else
