@@ -20,6 +20,10 @@ is not differentiable, so when grad mode is on during backward (``create_graph=T
 ``Recurrence.backward`` recomputes the sequence with ``composed`` (ember ops, one step at a
 time) from the saved, graph-linked inputs and differentiates that instead: double backward
 costs the slow path only when asked for.
+
+The LSTM's loops of a float32 layer without projection run in C when ember's native kernels
+are built (``ember/ops/_lstm_native.py``), on the same buffers; the NumPy loops below are the
+rest, and the reference the native ones are tested against.
 """
 
 from ember import creation
