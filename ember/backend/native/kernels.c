@@ -160,6 +160,7 @@ void ember_lstm_step_back_f32(int64_t b, int64_t H, int64_t gate_stride,
                               float *RESTRICT d_gates, int64_t carry_c)
 {
     const int64_t n = b * H;
+    const float f_weight = carry_c ? 1.0f : 0.0f, other_weight = 1.0f - f_weight;
     if (g_out)
         for (int64_t k = 0; k < n; k++)
             dh[k] += g_out[k];
@@ -179,26 +180,15 @@ void ember_lstm_step_back_f32(int64_t b, int64_t H, int64_t gate_stride,
         float *RESTRICT df = di + H;
         float *RESTRICT dg = di + 2 * H;
         float *RESTRICT dout = di + 3 * H;
-        if (carry_c)
-            for (int64_t u = 0; u < H; u++) {
-                float dht = dho[u], hk = ho[u], og = go[u], igk = igo[u], f = gf[u];
-                float dct = dco[u] + dht * (og - hk * tco[u]);
-                di[u] = dct * (igk - igk * gi[u]);
-                df[u] = dct * (cp[u] * ((1.0f - f) * f));
-                dg[u] = dct * (gi[u] - igk * gg[u]);
-                dout[u] = dht * (hk - hk * og);
-                dco[u] = dct * f;
-            }
-        else
-            for (int64_t u = 0; u < H; u++) {
-                float dht = dho[u], hk = ho[u], og = go[u], igk = igo[u], f = gf[u];
-                float dct = dco[u] + dht * (og - hk * tco[u]);
-                di[u] = dct * (igk - igk * gi[u]);
-                df[u] = dct * (cp[u] * ((1.0f - f) * f));
-                dg[u] = dct * (gi[u] - igk * gg[u]);
-                dout[u] = dht * (hk - hk * og);
-                dco[u] = dct;
-            }
+        for (int64_t u = 0; u < H; u++) {
+            float dht = dho[u], hk = ho[u], og = go[u], igk = igo[u], f = gf[u];
+            float dct = dco[u] + dht * (og - hk * tco[u]);
+            di[u] = dct * (igk - igk * gi[u]);
+            df[u] = dct * (cp[u] * ((1.0f - f) * f));
+            dg[u] = dct * (gi[u] - igk * gg[u]);
+            dout[u] = dht * (hk - hk * og);
+            dco[u] = dct * (f * f_weight + other_weight);  /* dct * f, or dct */
+        }
     }
 }
 
