@@ -535,7 +535,7 @@ class Recurrence(Function):
         xp = ctx.xp
         needs = ctx.needs_input_grad
         need = dict(zip(_INPUTS, needs))
-        flat_out = g_out._data.reshape(plan.n, -1)
+        flat_out = g_out._data.reshape(plan.n, g_out.shape[-1])
         g_c = g_c._data if g_c is not None else None
         grads = _backward_kernel(mode)(
             xp, plan, work, w_hh, w_hr, flat_out, g_h._data, g_c, need

@@ -465,3 +465,23 @@ def test_time_loop_runs_blas_on_one_thread_and_restores_the_count():
     finally:
         put(before)
     assert seen == [1, 2]
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])  # float32 LSTM: the native loops
+def test_empty_batch_matches_torch(kind, dtype):
+    torch.manual_seed(0)
+    t_layer = getattr(torch.nn, kind)(3, 32).to(getattr(torch, dtype))
+    e_layer = getattr(nn, kind)(3, 32).to(getattr(ember, dtype))
+    e_layer.load_state_dict({k: ember.tensor(v.detach().numpy())
+                             for k, v in t_layer.state_dict().items()})
+    x = numpy.zeros((5, 0, 3), dtype=dtype)
+    e_x, t_x = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    e_out, t_out = _flat(e_layer(e_x)), _flat(t_layer(t_x))
+    for e, t in zip(e_out, t_out):
+        assert tuple(e.shape) == tuple(t.shape)
+    sum(o.sum() for o in e_out).backward()
+    sum(o.sum() for o in t_out).backward()
+    assert tuple(e_x.grad.shape) == tuple(t_x.grad.shape)
+    for name, p in t_layer.named_parameters():
+        numpy.testing.assert_array_equal(_np(getattr(e_layer, name).grad), _np(p.grad))
