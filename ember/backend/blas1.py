@@ -50,17 +50,14 @@ class _Kernels:
 
 
 def _load(char):
-    found = threads.openblas()
-    if found is None:
-        return None
-    lib, prefix, suffix = found
-    real = ctypes.c_float if char == "f" else ctypes.c_double
-    index = ctypes.c_int64 if suffix == "64_" else ctypes.c_int
     letter = "s" if char == "f" else "d"
-    axpby = getattr(lib, f"{prefix}cblas_{letter}axpby{suffix}", None)
-    axpy = getattr(lib, f"{prefix}cblas_{letter}axpy{suffix}", None)
-    if axpby is None or axpy is None:
+    found_axpby = threads.openblas_function(f"cblas_{letter}axpby")
+    found_axpy = threads.openblas_function(f"cblas_{letter}axpy")
+    if found_axpby is None or found_axpy is None:
         return None
+    (axpby, ilp64), (axpy, _) = found_axpby, found_axpy
+    real = ctypes.c_float if char == "f" else ctypes.c_double
+    index = ctypes.c_int64 if ilp64 else ctypes.c_int
     ptr = ctypes.c_void_p
     axpby.argtypes = [index, real, ptr, index, real, ptr, index]
     axpy.argtypes = [index, real, ptr, index, ptr, index]

@@ -100,6 +100,18 @@ def openblas():
     return None
 
 
+def openblas_function(name):
+    """``(function, ilp64)`` for a CBLAS/OpenBLAS symbol of NumPy's OpenBLAS, e.g.
+    ``"cblas_sgemm"`` (a ctypes function without argtypes; ``ilp64``: its integers are 64-bit),
+    or None when the library or the symbol is not there."""
+    found = openblas()
+    if found is None:
+        return None
+    lib, prefix, suffix = found
+    fn = getattr(lib, f"{prefix}{name}{suffix}", None)
+    return None if fn is None else (fn, suffix.startswith("64"))
+
+
 def openblas_threads():
     """``(get, set)`` ctypes functions of NumPy's OpenBLAS thread count, or None."""
     if _BLAS:

@@ -23,7 +23,7 @@ split pay again, but is unsafe while another thread may be inside OpenBLAS, and 
 thread-count setter starts them again. So the loops run whole, on the calling thread.
 
 Taken for float32 NumPy arrays without a projection (``proj_size``), when the kernels are
-built and NumPy's OpenBLAS is found (``kernels(xp, dtype, w_hr)``). Results may differ from
+built and NumPy's OpenBLAS is found (``kernels(xp, w_hr, *arrays)``). Results may differ from
 the NumPy loops in the last bits: the kernels' tanh and sigmoid are within 4 ulp of float64.
 """
 
@@ -40,20 +40,18 @@ _SGEMM = []  # [(address, ilp64)] of NumPy's cblas_sgemm once looked up; [None] 
 
 def _sgemm():
     if not _SGEMM:
-        found = threads.openblas()
-        entry = None
-        if found is not None:
-            lib, prefix, suffix = found
-            fn = getattr(lib, f"{prefix}cblas_sgemm{suffix}", None)
-            if fn is not None:
-                entry = (ctypes.cast(fn, ctypes.c_void_p).value, suffix.startswith("64"))
-        _SGEMM.append(entry)
+        found = threads.openblas_function("cblas_sgemm")
+        _SGEMM.append(None if found is None else
+                      (ctypes.cast(found[0], ctypes.c_void_p).value, found[1]))
     return _SGEMM[0]
 
 
-def kernels(xp, dtype, w_hr):
-    """``(library, sgemm)`` when the native loops apply to this layer, else None."""
-    if xp is not numpy or dtype != numpy.float32 or w_hr is not None:
+def kernels(xp, w_hr, *arrays):
+    """``(library, sgemm)`` when the native loops apply to this layer (NumPy, no projection,
+    every array given float32), else None."""
+    if xp is not numpy or w_hr is not None:
+        return None
+    if any(a is not None and a.dtype != numpy.float32 for a in arrays):
         return None
     lib = native.library()
     if lib is None:
@@ -75,38 +73,34 @@ def _schedule(plan):
     return sizes, rows
 
 
-def _run(fn, head, plan, hidden, args):
-    """One C call over every row, with OpenBLAS on one thread for the per-step products."""
+def _run(fn, found, plan, hidden, args):
+    """One C call over every row (``fn(sgemm, ilp64, steps, sizes, rows, lo, hi, batch, H, N,
+    *args)``), with OpenBLAS on one thread for the per-step products."""
+    sgemm, ilp64 = found[1]
+    sizes, rows = _schedule(plan)
     with threads.blas_threads(1, numpy):
-        fn(*head, 0, plan.batch, plan.batch, hidden, plan.n, *args)
+        fn(sgemm, ilp64, len(sizes), _address(sizes), _address(rows), 0, plan.batch, plan.batch,
+           hidden, plan.n, *args)
 
 
 def forward(found, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all, tanh_c, scratch):
     """Fill the forward's buffers (see ``rnn._lstm_forward``)."""
-    lib, (sgemm, ilp64) = found
-    hidden = hist_c.shape[2]
     xg = numpy.ascontiguousarray(xg)
     bias = numpy.ascontiguousarray(b_hh, dtype=xg.dtype) if b_hh is not None else None
-    sizes, rows = _schedule(plan)
     args = (_address(w_t), _address(xg), h0 is not None, _address(bias), _address(hist_h),
             _address(hist_c), _address(gates), _address(ig_all), _address(tanh_c),
             _address(scratch))
-    head = (sgemm, ilp64, len(sizes), _address(sizes), _address(rows))
-    _run(lib.ember_lstm_forward_f32, head, plan, hidden, args)
+    _run(found[0].ember_lstm_forward_f32, found, plan, hist_c.shape[2], args)
 
 
 def backward(found, plan, work, w_hh, g_out, dh, dc, d_gates, need):
     """Run the backward time loop: fill ``d_gates`` (N, 4H) and leave the initial states'
     gradients in ``dh`` and ``dc`` (see ``rnn._lstm_backward``)."""
-    lib, (sgemm, ilp64) = found
     gates, ig, tanh_c, hist_h, hist_c, _ = work
-    hidden = hist_c.shape[2]
     w_hh = numpy.ascontiguousarray(w_hh)
     if g_out is not None:
         g_out = numpy.ascontiguousarray(g_out)
-    sizes, rows = _schedule(plan)
     args = (_address(w_hh), _address(g_out), _address(dh), _address(dc), _address(gates),
             _address(ig), _address(tanh_c), _address(hist_h), _address(hist_c),
             _address(d_gates), need["h0"], need["c0"])
-    head = (sgemm, ilp64, len(sizes), _address(sizes), _address(rows))
-    _run(lib.ember_lstm_backward_f32, head, plan, hidden, args)
+    _run(found[0].ember_lstm_backward_f32, found, plan, hist_c.shape[2], args)

@@ -166,7 +166,7 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
     raw = xp.empty((n, hidden), dtype=dt) if w_hr is not None else None
     w_hr_t = xp.ascontiguousarray(w_hr.T) if w_hr is not None else None
     scratch = xp.empty((batch, 4 * hidden), dtype=dt)
-    found = _lstm_native.kernels(xp, dt, w_hr)
+    found = _lstm_native.kernels(xp, w_hr, xg, w_hh)
     if found is not None:
         _lstm_native.forward(found, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all,
                              tanh_c, scratch)
@@ -269,8 +269,8 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
     dc = g_c.astype(dt, order="C")
     d_state = xp.empty_like(g_out) if w_hr is not None else None
     g_out = _nonzero_or_none(g_out)
-    found = _lstm_native.kernels(xp, dt, w_hr)
-    if found is not None and (g_out is None or g_out.dtype == dt) and w_hh.dtype == dt:
+    found = _lstm_native.kernels(xp, w_hr, gates, w_hh, g_out)
+    if found is not None:
         _lstm_native.backward(found, plan, work, w_hh, g_out, dh, dc, d_gates, need)
     else:
         _lstm_numpy_back_loop(xp, plan, work, w_hh, w_hr, g_out, dh, dc, d_gates, d_state,

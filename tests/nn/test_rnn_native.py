@@ -14,6 +14,7 @@ import ember
 from ember import nn
 from ember.nn.utils import rnn as e_rnn
 from ember.ops import _lstm_native
+from ember.ops import rnn as rnn_ops
 from tests.nn.test_rnn import compare
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
@@ -150,3 +151,16 @@ def test_numpy_loops_where_the_kernels_do_not_apply(calls):
     out, _ = layer(ember.tensor(numpy.ones((2, 1, 3), dtype=numpy.float32)))
     out.sum().backward()
     assert calls == {"forward": 0, "backward": 0}
+
+
+def test_mixed_dtypes_keep_the_numpy_loops(calls):
+    # the C loops read float32 memory: a float64 recurrent weight must not reach them
+    rng = numpy.random.default_rng(6)
+    xg = ember.tensor(rng.standard_normal((3, 2, 16)).astype(numpy.float32))
+    w64 = rng.standard_normal((16, 4))
+    mixed, _, _ = rnn_ops.recurrence(xg, None, None, ember.tensor(w64), None, None, "LSTM")
+    assert calls == {"forward": 0, "backward": 0}
+    same, _, _ = rnn_ops.recurrence(xg, None, None, ember.tensor(w64.astype(numpy.float32)),
+                                    None, None, "LSTM")
+    assert calls["forward"] == 1
+    numpy.testing.assert_allclose(mixed.numpy(), same.numpy(), rtol=1e-5, atol=1e-6)

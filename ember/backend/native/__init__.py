@@ -38,8 +38,6 @@ _PTR = ctypes.c_void_p
 _SIGNATURES = {
     "ember_tanh_f32": (_I64, _PTR, _PTR),
     "ember_sigmoid_f32": (_I64, _PTR, _PTR),
-    "ember_lstm_step_f32": (_I64, _I64, _I64, _PTR, _PTR, _I64) + (_PTR,) * 7,
-    "ember_lstm_step_back_f32": (_I64, _I64, _I64) + (_PTR,) * 9 + (_I64,),
     "ember_lstm_forward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 5 + (_PTR, _PTR, _I64)
     + (_PTR,) * 7,
     "ember_lstm_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 5 + (_PTR,) * 10

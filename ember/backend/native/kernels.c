@@ -2,7 +2,8 @@
  *
  * Compiled on first use by ember/backend/native/__init__.py (the C compiler of the machine,
  * -O3 for the machine's own vector unit) and called through ctypes on NumPy arrays' memory;
- * without a compiler ember keeps its NumPy code, which computes the same formulas.
+ * without a compiler ember keeps its NumPy code, which computes the same quantities (the
+ * results agree to float32 rounding).
  *
  * Plain C99, no Python headers, no libm: every transcendental here is written out below so
  * that the loops vectorize (a call to libm's tanhf would not) and give the same bits on every
@@ -13,9 +14,6 @@
 #include <string.h>
 
 #define RESTRICT __restrict__
-#ifndef USE_OWN_GEMM
-#define USE_OWN_GEMM 1
-#endif
 
 /* ---- float32 exp and tanh, written to vectorize ------------------------------------------ */
 
@@ -79,6 +77,7 @@ static inline float sigmoid_f32(float x)
     return x < -87.0f ? 0.0f : s;
 }
 
+/* The activations over whole arrays: what tests/test_native.py checks for accuracy. */
 void ember_tanh_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y)
 {
     for (int64_t k = 0; k < n; k++)
@@ -100,11 +99,10 @@ void ember_sigmoid_f32(int64_t n, const float *RESTRICT x, float *RESTRICT y)
  * array of the whole sequence: gate q of row j at ``gates[q * gate_stride + j * H]``. ``ig``
  * (i * g), ``tanh_c``, ``c_prev``, ``c_new`` and ``h_new`` (o * tanh(c)) are (b, H) blocks.
  * Every inner loop is free of branches, so the compiler vectorizes it. */
-void ember_lstm_step_f32(int64_t b, int64_t H, int64_t gate_stride, float *RESTRICT pre,
-                         const float *RESTRICT xg, int64_t accumulate,
-                         const float *RESTRICT bias, const float *RESTRICT c_prev,
-                         float *RESTRICT gates, float *RESTRICT ig, float *RESTRICT c_new,
-                         float *RESTRICT tanh_c, float *RESTRICT h_new)
+static void lstm_step(int64_t b, int64_t H, int64_t gate_stride, float *RESTRICT pre,
+                      const float *RESTRICT xg, int64_t accumulate, const float *RESTRICT bias,
+                      const float *RESTRICT c_prev, float *RESTRICT gates, float *RESTRICT ig,
+                      float *RESTRICT c_new, float *RESTRICT tanh_c, float *RESTRICT h_new)
 {
     const int64_t G = 4 * H;
     for (int64_t j = 0; j < b; j++) {
@@ -152,12 +150,11 @@ void ember_lstm_step_f32(int64_t b, int64_t H, int64_t gate_stride, float *RESTR
  * the gradient reaching c_{t-1} (times f) when ``carry_c`` is set, else the gradient at c_t.
  * The factors are the NumPy path's: i g (1-i) = ig - ig i, i (1-g^2) = i - ig g,
  * tanh(c) o (1-o) = h - h o, o (1 - tanh(c)^2) = o - h tanh(c). */
-void ember_lstm_step_back_f32(int64_t b, int64_t H, int64_t gate_stride,
-                              const float *RESTRICT g_out, float *RESTRICT dh,
-                              float *RESTRICT dc, const float *RESTRICT gates,
-                              const float *RESTRICT ig, const float *RESTRICT tanh_c,
-                              const float *RESTRICT c_prev, const float *RESTRICT h,
-                              float *RESTRICT d_gates, int64_t carry_c)
+static void lstm_step_back(int64_t b, int64_t H, int64_t gate_stride,
+                           const float *RESTRICT g_out, float *RESTRICT dh, float *RESTRICT dc,
+                           const float *RESTRICT gates, const float *RESTRICT ig,
+                           const float *RESTRICT tanh_c, const float *RESTRICT c_prev,
+                           const float *RESTRICT h, float *RESTRICT d_gates, int64_t carry_c)
 {
     const int64_t n = b * H;
     const float f_weight = carry_c ? 1.0f : 0.0f, other_weight = 1.0f - f_weight;
@@ -275,7 +272,7 @@ static void gemm_nn(const void *sgemm, int64_t ilp64, int64_t m, int64_t n, int6
                     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                     int64_t ldc)
 {
-    if (n % 32 == 0 && USE_OWN_GEMM) {
+    if (n % 32 == 0) {
         small_gemm_nn(m, n, k, a, lda, b, ldb, c, ldc);
         return;
     }
@@ -303,9 +300,9 @@ void ember_lstm_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
             int64_t accumulate = k > 0 || h0_given;  /* a zero initial state adds nothing */
             if (accumulate)
                 gemm_nn(sgemm, ilp64, m, G, H, h_prev + lo * H, H, w_t, G, scratch + lo * G, G);
-            ember_lstm_step_f32(m, H, N * H, scratch + lo * G, xg + r0 * G, accumulate, bias,
-                                c_prev + lo * H, gates + r0 * H, ig + r0 * H, c_next + lo * H,
-                                tanh_c + r0 * H, h_next + lo * H);
+            lstm_step(m, H, N * H, scratch + lo * G, xg + r0 * G, accumulate, bias,
+                      c_prev + lo * H, gates + r0 * H, ig + r0 * H, c_next + lo * H,
+                      tanh_c + r0 * H, h_next + lo * H);
         }
         int64_t keep = b > lo ? b : lo;  /* rows whose sequence has ended keep their state */
         if (keep < hi) {
@@ -332,10 +329,10 @@ void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
         if (b <= lo)
             continue;
         int64_t m = b - lo, r0 = rows[k] + lo;
-        ember_lstm_step_back_f32(m, H, N * H, g_out ? g_out + r0 * H : NULL, dh + lo * H,
-                                 dc + lo * H, gates + r0 * H, ig + r0 * H, tanh_c + r0 * H,
-                                 hist_c + k * slot + lo * H, hist_h + (k + 1) * slot + lo * H,
-                                 d_gates + r0 * G, k > 0 || need_c0);
+        lstm_step_back(m, H, N * H, g_out ? g_out + r0 * H : NULL, dh + lo * H, dc + lo * H,
+                       gates + r0 * H, ig + r0 * H, tanh_c + r0 * H,
+                       hist_c + k * slot + lo * H, hist_h + (k + 1) * slot + lo * H,
+                       d_gates + r0 * G, k > 0 || need_c0);
         if (k > 0 || need_h0)
             gemm_nn(sgemm, ilp64, m, H, G, d_gates + r0 * G, G, w_hh, H, dh + lo * H, H);
     }
