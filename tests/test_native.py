@@ -69,7 +69,7 @@ def test_turned_off_or_without_a_compiler_says_why(fresh_cache, monkeypatch):
 def test_a_compile_error_leaves_no_library_behind(fresh_cache, monkeypatch, tmp_path):
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C;\n")
-    monkeypatch.setattr(native, "_SOURCE", str(broken))
+    monkeypatch.setattr(native, "_SOURCES", native._SOURCES + (str(broken),))
     with pytest.raises(native._Unavailable, match="failed"):
         native._load()
     assert not list((fresh_cache / "native").iterdir())

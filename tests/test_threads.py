@@ -6,7 +6,7 @@ import numpy
 import pytest
 
 import ember
-from ember.backend import threads
+from ember.backend import gemm, threads
 
 
 def test_split_covers_the_range_in_contiguous_parts():
@@ -136,13 +136,15 @@ def test_the_caller_waits_for_a_part_a_worker_is_running(monkeypatch):
     numpy.testing.assert_array_equal(out, [1, 1])
 
 
-def test_pool_leaves_openblas_on_one_thread_until_a_big_product():
-    """The pool's split work sets OpenBLAS to one thread and leaves it there; small products
-    keep it, a product of at least _ALL_THREADS_FLOPS (Linear or matmul) takes ember's count
-    back, so OpenBLAS's idle workers and the pool's do not share the second core."""
+def test_pool_leaves_openblas_on_one_thread_until_a_big_product(monkeypatch):
+    """Without the native pool (no compiler, EMBER_NATIVE=0): the Python pool's split work
+    sets OpenBLAS to one thread and leaves it there; small products keep it, a product of at
+    least _ALL_THREADS_FLOPS (Linear or matmul) takes ember's count back, so OpenBLAS's idle
+    workers and the pool's do not share the second core."""
     fns = threads.openblas_threads()
     if fns is None:
         pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: nothing to switch")
+    monkeypatch.setattr(gemm, "_STATE", [None])
     before = ember.get_num_threads()
     try:
         ember.set_num_threads(2)
@@ -163,5 +165,25 @@ def test_pool_leaves_openblas_on_one_thread_until_a_big_product():
         threads.parallel(lambda a, b: None, 10)
         ember.set_num_threads(2)
         assert fns[0]() == 2 and not threads._single
+    finally:
+        ember.set_num_threads(before)
+
+
+def test_native_products_keep_openblas_on_one_thread():
+    """With the native pool, ember splits its products itself (backend/gemm.py): OpenBLAS
+    stays on one thread, big products included, so its workers never spin on a core."""
+    fns = threads.openblas_threads()
+    if fns is None or gemm._native() is None:
+        pytest.skip("no bundled OpenBLAS or no native kernels: the test above covers it")
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(2)
+        assert fns[0]() == 2
+        big = ember.randn(256, 512, requires_grad=True)
+        w = ember.randn(512, 512, requires_grad=True)
+        ember.nn.functional.linear(big, w).sum().backward()
+        assert fns[0]() == 1 and threads._single
+        (big @ w).sum().backward()
+        assert fns[0]() == 1
     finally:
         ember.set_num_threads(before)

@@ -65,6 +65,33 @@ def _load(char):
     return _Kernels(axpby, axpy)
 
 
+class _PoolKernels:
+    """axpby / axpy of one precision on ember's native pool (``native/vector.c``): used when
+    ember runs its products there and OpenBLAS stays on one thread (backend/gemm.py)."""
+
+    __slots__ = ("_fn", "_f64")
+
+    def __init__(self, fn, f64):
+        self._fn, self._f64 = fn, f64
+
+    def axpby(self, a, x, b, y):
+        """y = a * x + b * y, in place."""
+        self._fn(y.size, self._f64, 0, a, x.ctypes.data, b, y.ctypes.data,
+                 threads.get_num_threads())
+
+    def axpy(self, a, x, y):
+        """y += a * x, in place."""
+        self._fn(y.size, self._f64, 1, a, x.ctypes.data, 0.0, y.ctypes.data,
+                 threads.get_num_threads())
+
+
+def _pool_kernels(char):
+    from ember.backend import gemm  # noqa: PLC0415
+
+    found = gemm._native()
+    return None if found is None else _PoolKernels(found[0].ember_axpby, char == "d")
+
+
 def kernels(*arrays):
     """The level-1 kernels for ``arrays`` (same shape), or None when they do not qualify."""
     first = arrays[0]
@@ -78,6 +105,12 @@ def kernels(*arrays):
         if a.dtype.char != char or not a.flags.c_contiguous or type(a) is not type(first) \
                 or not a.flags.writeable:
             return None
+    if threads.get_num_threads() > 1:
+        key = "pool " + char
+        if key not in _KERNELS:
+            _KERNELS[key] = _pool_kernels(char)
+        if _KERNELS[key] is not None:
+            return _KERNELS[key]
     if char not in _KERNELS:
         _KERNELS[char] = _load(char)
     return _KERNELS[char]

@@ -16,8 +16,11 @@ PyTorch and the benchmarks use), else the CPUs this process may run on.
 
     parallel(job, n, grain)   # job(start, stop) over range(n), in parts of >= grain items
 
-Inside ``parallel`` each part's BLAS calls run on one OpenBLAS thread (the parts are the
-threads). OpenBLAS then stays on one thread until a product big enough to gain from all of
+Native work (ember's matrix products, the LSTM loops, the optimizers' level-1 updates) runs on
+a second pool written in C (``native/pool.c``, ``backend/gemm.py``), which needs no GIL; once it
+has run a product, OpenBLAS stays on one thread. This pool serves the NumPy code that splits in
+Python (convolutions, pooling). Inside ``parallel`` each part's BLAS calls run on one OpenBLAS
+thread (the parts are the threads). OpenBLAS then stays on one thread until a product big enough to gain from all of
 them (``before_product``): OpenBLAS's idle workers and the pool would otherwise fight over the
 second core (NOTE at ``_ALL_THREADS_FLOPS``).
 """

@@ -14,7 +14,7 @@ import importlib
 
 from ember import errors
 from ember.autograd.function import Function
-from ember.backend import threads
+from ember.backend import gemm
 from ember.ops import linalg, reduce, shape
 from ember.tensor import Tensor
 
@@ -28,14 +28,11 @@ class _Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b):
-        xp = ctx.xp
-        if threads._single:
-            threads.before_product(2.0 * x.size * w.shape[0])
         if x.ndim > 2 and x.flags.c_contiguous:
             # One GEMM over all leading dims instead of a batched loop.
-            y = xp.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+            y = gemm.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
         else:
-            y = xp.matmul(x, w.T)
+            y = gemm.matmul(x, w.T)
         if b is not None:
             y += b
         ctx.save_for_backward(x, w)

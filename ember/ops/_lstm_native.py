@@ -14,13 +14,12 @@ The buffers, their layout and what is saved are those of the NumPy loops, so eit
 backward runs after either forward.
 
 NOTE (measured, 2-core VM, W4's LSTM(128, 128) on (32, 64, 128)): rows of an LSTM never mix,
-so the C loops take a row range, and two threads running the two halves of the batch side by
-side took 3.1-3.6 ms against 4.9 ms for the whole forward loop on one, but only on a machine
-where OpenBLAS's own worker was asleep. After any product on two OpenBLAS threads (in W4: the
-input projection, every step) that worker spins on the second core for ~0.1 s, and the split
-took 5.6-6.5 ms. Stopping OpenBLAS's threads (its internal ``blas_thread_shutdown_``) made the
-split pay again, but is unsafe while another thread may be inside OpenBLAS, and its public
-thread-count setter starts them again. So the loops run whole, on the calling thread.
+so the C loops run row ranges of the batch side by side on ember's native pool (``_parts``:
+one per thread, none under 8 rows). Inside W4's step on two threads: forward 3.3-4.1 ->
+2.0-2.5 ms, backward 3.0-3.7 -> 1.7-2.2 ms, the step 16.9-20.9 -> 14.2-17.5 ms (3 interleaved
+runs of 40 steps, ``_parts`` 1 against 2). Session 5 measured the same split losing (5.6-6.5
+ms) while OpenBLAS's own worker busy-waited on the second core after every product; ember now
+runs its products on the same pool (backend/gemm.py) and keeps OpenBLAS on one thread.
 
 Taken for float32 NumPy arrays without a projection (``proj_size``), when the kernels are
 built and NumPy's OpenBLAS is found (``kernels(xp, w_hr, *arrays)``). Results may differ from
@@ -35,6 +34,7 @@ from ember.backend import native, threads
 
 __all__ = ["kernels", "forward", "backward"]
 
+_MIN_ROWS = 8  # the register-tiled product's row block
 _SGEMM = []  # [(address, ilp64)] of NumPy's cblas_sgemm once looked up; [None] if not found
 
 
@@ -73,14 +73,19 @@ def _schedule(plan):
     return sizes, rows
 
 
+def _parts(batch):
+    """Row ranges to run side by side: one per thread, none under _MIN_ROWS rows."""
+    return max(1, min(threads.get_num_threads(), batch // _MIN_ROWS))
+
+
 def _run(fn, found, plan, hidden, args):
-    """One C call over every row (``fn(sgemm, ilp64, steps, sizes, rows, lo, hi, batch, H, N,
+    """One C call over every row (``fn(sgemm, ilp64, steps, sizes, rows, parts, batch, H, N,
     *args)``), with OpenBLAS on one thread for the per-step products."""
     sgemm, ilp64 = found[1]
     sizes, rows = _schedule(plan)
     with threads.blas_threads(1, numpy):
-        fn(sgemm, ilp64, len(sizes), _address(sizes), _address(rows), 0, plan.batch, plan.batch,
-           hidden, plan.n, *args)
+        fn(sgemm, ilp64, len(sizes), _address(sizes), _address(rows), _parts(plan.batch),
+           plan.batch, hidden, plan.n, *args)
 
 
 def forward(found, plan, xg, h0, b_hh, w_t, hist_h, hist_c, gates, ig_all, tanh_c, scratch):

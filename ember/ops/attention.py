@@ -27,6 +27,7 @@ import math
 from ember import dtypes, errors, random
 from ember.autograd import grad_mode
 from ember.autograd.function import Function, _Tracing
+from ember.backend import gemm
 from ember.ops import index, linalg, reduce
 from ember.ops import shape as shape_ops
 from ember.ops import activation
@@ -220,15 +221,15 @@ def _matmul_in_order(xp, a, b, order, out=None):
     that follow then need no copy (NOTE: three (N, L, E) copies less per backward in W5).
     ``out``: write into this view instead (a third of _SelfAttention's packed gradient)."""
     if out is not None:
-        return xp.matmul(a, b, out=out)
+        return gemm.matmul(a, b, out=out)
     shape = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     if order is None or len(order) != len(shape):
-        return xp.matmul(a, b)
+        return gemm.matmul(a, b)
     buf = xp.empty(tuple(shape[i] for i in order), dtype=xp.result_type(a, b))
     inverse = [0] * len(order)
     for i, axis in enumerate(order):
         inverse[axis] = i
-    return xp.matmul(a, b, out=buf.transpose(inverse))
+    return gemm.matmul(a, b, out=buf.transpose(inverse))
 
 
 def _times_c(xp, a, b):

@@ -12,7 +12,7 @@ import numpy
 from ember import dtypes, errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function, _Tracing
-from ember.backend import threads
+from ember.backend import gemm
 from ember.ops import _common
 from ember.ops import shape as shape_ops
 from ember.tensor import Tensor
@@ -31,9 +31,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        if threads._single:
-            threads.before_product(2.0 * a.size * b.shape[-1])
-        return ctx.xp.matmul(a, b)
+        return gemm.matmul(a, b)
 
     @staticmethod
     def backward(ctx, gy):
@@ -43,12 +41,9 @@ class MatMul(Function):
             # NOTE: without create_graph the gradients are plain array products on transposed
             # views (no copies); this skips two Function dispatches per product on the MLP hot
             # path. The composed branch below is the one double backward goes through.
-            xp = ctx.xp
             g = gy._data
-            if threads._single:
-                threads.before_product(2.0 * g.size * b._data.shape[-2])
-            ga = _const(xp.matmul(g, b._data.swapaxes(-1, -2))) if need_a else None
-            gb = _const(xp.matmul(a._data.swapaxes(-1, -2), g)) if need_b else None
+            ga = _const(gemm.matmul(g, b._data.swapaxes(-1, -2))) if need_a else None
+            gb = _const(gemm.matmul(a._data.swapaxes(-1, -2), g)) if need_b else None
             return ga, gb
         ga = matmul(gy, b.mT) if need_a else None
         gb = matmul(a.mT, gy) if need_b else None
@@ -98,8 +93,8 @@ def matmul(input, other):
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.shape[1] == b.shape[0]:
             if type(a) is _ndarray and type(b) is _ndarray and _Tracing.tracer is None and \
                     not ((input._rg or other._rg) and _State.enabled):
-                if threads._single:
-                    threads.before_product(2.0 * a.size * b.shape[1])
+                if a.size * b.shape[1] >= gemm.SPLIT_FLOPS / 2:
+                    return _make(gemm.matmul(a, b), False, None, 0)
                 # No-graph fast path (autograd/function.py). NOTE (measured): for C-contiguous
                 # float32/float64 operands ndarray.dot makes the same BLAS call as the matmul
                 # ufunc (bit-identical: tests/autograd/test_no_graph_paths.py) without the

@@ -29,7 +29,7 @@ rest, and the reference the native ones are tested against.
 from ember import creation
 from ember.autograd import engine, grad_mode
 from ember.autograd.function import Function
-from ember.backend import threads
+from ember.backend import gemm, threads
 from ember.ops import _lstm_native, activation, elementwise, linalg, shape
 from ember.tensor import Tensor
 
@@ -277,11 +277,11 @@ def _lstm_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
                               need)
     grads = {"xg": d_gates, "h0": dh, "c0": dc}
     if need["w_hh"]:
-        grads["w_hh"] = d_gates.T @ _gather(xp, hist_h, plan, 0)
+        grads["w_hh"] = gemm.matmul(d_gates.T, _gather(xp, hist_h, plan, 0))
     if need["b_hh"]:
         grads["b_hh"] = _column_sums(xp, d_gates)
     if w_hr is not None and need["w_hr"]:
-        grads["w_hr"] = d_state.T @ raw
+        grads["w_hr"] = gemm.matmul(d_state.T, raw)
     return grads
 
 
@@ -428,7 +428,7 @@ def _gru_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
     d_x[:, :2 * hidden] = d_hh[:, :2 * hidden]  # r and z: the same on both sides
     grads = {"xg": d_x, "h0": dh}
     if need["w_hh"]:
-        grads["w_hh"] = d_hh.T @ h_prev
+        grads["w_hh"] = gemm.matmul(d_hh.T, h_prev)
     if need["b_hh"]:
         grads["b_hh"] = _column_sums(xp, d_hh)
     return grads
@@ -476,7 +476,7 @@ def _rnn_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need, relu):
             xp.matmul(da, w_hh, out=dh[:b])
     grads = {"xg": d_a, "h0": dh}
     if need["w_hh"]:
-        grads["w_hh"] = d_a.T @ _gather(xp, hist, plan, 0)
+        grads["w_hh"] = gemm.matmul(d_a.T, _gather(xp, hist, plan, 0))
     if need["b_hh"]:
         grads["b_hh"] = _column_sums(xp, d_a)
     return grads

@@ -127,7 +127,10 @@ def _run(layer, x, states, grad_x, grad_states, use, packed_lengths=None):
                                                   (False, False)])
 @pytest.mark.parametrize("packed", [False, True])
 @pytest.mark.parametrize("hidden", [10, 32])  # 32: the kernels' own products (n % 32 == 0)
-def test_native_loops_match_numpy_loops(monkeypatch, use, grad_x, grad_states, packed, hidden):
+@pytest.mark.parametrize("parts", [1, 3])  # row ranges run side by side (3: more than workers)
+def test_native_loops_match_numpy_loops(monkeypatch, use, grad_x, grad_states, packed, hidden,
+                                        parts):
+    monkeypatch.setattr(_lstm_native, "_parts", lambda batch: min(parts, batch))
     ember.manual_seed(4)
     layer = nn.LSTM(6, hidden, num_layers=2, bidirectional=True)
     rng = numpy.random.default_rng(5)

@@ -1,5 +1,6 @@
-"""Native kernels: ``kernels.c`` compiled on first use with the machine's C compiler, called
-through ctypes on NumPy arrays' memory.
+"""Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``)
+compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
+memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
 2-8 us on (32, 128) blocks, more than its matrix product), and their cost is the calls, not
@@ -29,20 +30,31 @@ import threading
 
 __all__ = ["library", "reason", "cache_dir"]
 
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels.c")
-_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SOURCES = tuple(os.path.join(_HERE, name)
+                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c"))
+_HEADERS = (os.path.join(_HERE, "native.h"),)
+_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
+          "-pthread")
 
 _I64 = ctypes.c_int64
 _PTR = ctypes.c_void_p
-# name -> argtypes (every function returns void)
+# name -> argtypes (functions return void unless listed in _RESULTS)
 _SIGNATURES = {
     "ember_tanh_f32": (_I64, _PTR, _PTR),
     "ember_sigmoid_f32": (_I64, _PTR, _PTR),
-    "ember_lstm_forward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 5 + (_PTR, _PTR, _I64)
+    "ember_lstm_forward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 4 + (_PTR, _PTR, _I64)
     + (_PTR,) * 7,
-    "ember_lstm_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 5 + (_PTR,) * 10
+    "ember_lstm_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 4 + (_PTR,) * 10
     + (_I64, _I64),
+    "ember_gemm": (_PTR,) + (_I64,) * 9 + (_PTR, _I64, _I64, _I64) * 3
+    + (ctypes.c_double, ctypes.c_double, _I64, _I64),
+    "ember_axpby": (_I64, _I64, _I64, ctypes.c_double, _PTR, ctypes.c_double, _PTR, _I64),
+    "ember_pool_spin": (_I64,),
+    "ember_pool_workers": (),
+    "ember_pool_probe": (_I64, _I64, _PTR),
 }
+_RESULTS = {"ember_pool_workers": _I64}
 
 _LOCK = threading.Lock()
 _STATE = {}  # "lib": CDLL or None, "reason": why None
@@ -99,8 +111,9 @@ def _fingerprint(cc):
     except OSError:
         pass
     h = hashlib.sha256()
-    with open(_SOURCE, "rb") as f:
-        h.update(f.read())
+    for path in _SOURCES + _HEADERS:
+        with open(path, "rb") as f:
+            h.update(f.read())
     for part in (cc, version, " ".join(_FLAGS), cpu, sys.platform):
         h.update(part.encode())
     return h.hexdigest()[:20]
@@ -150,7 +163,7 @@ def _load():
         if fn is None:
             raise _Unavailable(f"{target} lacks {name}")
         fn.argtypes = argtypes
-        fn.restype = None
+        fn.restype = _RESULTS.get(name)
     return lib
 
 
@@ -158,13 +171,13 @@ def _compile(cc, target):
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(target))
     os.close(fd)
     try:
-        done = subprocess.run([cc, *_FLAGS, "-o", tmp, _SOURCE], capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run([cc, *_FLAGS, "-o", tmp, *_SOURCES], capture_output=True,
+                              text=True, timeout=300)
         if done.returncode != 0:
-            raise _Unavailable(f"{cc} failed on {_SOURCE}:\n{done.stderr.strip()[:2000]}")
+            raise _Unavailable(f"{cc} failed on {_HERE}:\n{done.stderr.strip()[:2000]}")
         os.replace(tmp, target)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise _Unavailable(f"compiling {_SOURCE} failed: {exc}") from exc
+        raise _Unavailable(f"compiling the sources in {_HERE} failed: {exc}") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

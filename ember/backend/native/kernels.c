@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "native.h"
+
 #define RESTRICT __restrict__
 
 /* ---- float32 exp and tanh, written to vectorize ------------------------------------------ */
@@ -194,15 +196,10 @@ static void lstm_step_back(int64_t b, int64_t H, int64_t gate_stride,
  * The time loops of ember/ops/rnn.py with the per-step product called here through a pointer
  * to cblas_sgemm of the BLAS NumPy uses (``ilp64``: its integers are 64-bit), so one call runs
  * a sequence with Python's lock released. A call covers the batch rows ``lo`` to ``hi`` only:
- * rows of an LSTM never mix, so two threads can run two row ranges of one sequence at once.
+ * rows of an LSTM never mix, so the pool runs row ranges of one sequence at once (below).
  * ``sizes[k]`` and ``rows[k]`` are the batch size and first flat row of step k (processing
  * order); the state histories are (steps + 1, batch, H); the other buffers are those of the
  * step kernels above; ``scratch`` is (batch, 4H). */
-
-typedef void (*sgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
-                               int64_t, const float *, int64_t, float, float *, int64_t);
-typedef void (*sgemm_lp64_fn)(int, int, int, int, int, int, float, const float *, int,
-                              const float *, int, float, float *, int);
 
 /* c (m, n) = a (m, k) @ b (k, n) for n a multiple of 32, row-major, without packing: tiles of
  * ``MR`` rows by 32 columns keep their sums in 2 * MR vector registers while k runs (GCC/Clang
@@ -283,12 +280,12 @@ static void gemm_nn(const void *sgemm, int64_t ilp64, int64_t m, int64_t n, int6
                                (int)ldb, 0.0f, c, (int)ldc);
 }
 
-void ember_lstm_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
-                            const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
-                            int64_t batch, int64_t H, int64_t N, const float *w_t,
-                            const float *xg, int64_t h0_given, const float *bias,
-                            float *hist_h, float *hist_c, float *gates, float *ig,
-                            float *tanh_c, float *scratch)
+static void lstm_forward(const void *sgemm, int64_t ilp64, int64_t steps,
+                         const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
+                         int64_t batch, int64_t H, int64_t N, const float *w_t,
+                         const float *xg, int64_t h0_given, const float *bias,
+                         float *hist_h, float *hist_c, float *gates, float *ig,
+                         float *tanh_c, float *scratch)
 {
     const int64_t G = 4 * H, slot = batch * H;
     for (int64_t k = 0; k < steps; k++) {
@@ -315,13 +312,13 @@ void ember_lstm_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
 /* The backward time loop, last step first: fills ``d_gates`` (N, 4H) and leaves the gradients
  * of the initial states in ``dh`` and ``dc`` (batch, H); ``g_out`` (N, H) may be NULL. Step 0
  * feeds only the initial states, so its products are skipped unless ``need_h0``/``need_c0``. */
-void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
-                             const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
-                             int64_t batch, int64_t H, int64_t N, const float *w_hh,
-                             const float *g_out, float *dh, float *dc, const float *gates,
-                             const float *ig, const float *tanh_c, const float *hist_h,
-                             const float *hist_c, float *d_gates, int64_t need_h0,
-                             int64_t need_c0)
+static void lstm_backward(const void *sgemm, int64_t ilp64, int64_t steps,
+                          const int64_t *sizes, const int64_t *rows, int64_t lo, int64_t hi,
+                          int64_t batch, int64_t H, int64_t N, const float *w_hh,
+                          const float *g_out, float *dh, float *dc, const float *gates,
+                          const float *ig, const float *tanh_c, const float *hist_h,
+                          const float *hist_c, float *d_gates, int64_t need_h0,
+                          int64_t need_c0)
 {
     const int64_t G = 4 * H, slot = batch * H;
     for (int64_t k = steps - 1; k >= 0; k--) {
@@ -336,4 +333,73 @@ void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
         if (k > 0 || need_h0)
             gemm_nn(sgemm, ilp64, m, H, G, d_gates + r0 * G, G, w_hh, H, dh + lo * H, H);
     }
+}
+
+/* ---- the loops over row ranges on ember's pool ---------------------------------------------
+ *
+ * Rows of an LSTM never mix, so ``parts`` row ranges of the batch run side by side on ember's
+ * pool (native.h), sharing only the weights; the exported functions take the arguments of the
+ * loops above with ``parts`` in place of ``lo, hi``. */
+struct lstm_call {
+    const void *sgemm;
+    int64_t ilp64, steps, parts, batch, H, N, flag0, flag1;
+    const int64_t *sizes, *rows;
+    const float *w, *in, *bias, *gates, *ig, *tanh_c, *hist_h, *hist_c;
+    float *hist_h_out, *hist_c_out, *gates_out, *ig_out, *tanh_c_out, *scratch;
+    float *dh, *dc, *d_gates;
+};
+
+static void rows_of(const struct lstm_call *c, int64_t part, int64_t *lo, int64_t *hi)
+{
+    *lo = c->batch * part / c->parts;
+    *hi = c->batch * (part + 1) / c->parts;
+}
+
+static void lstm_forward_part(void *arg, int64_t part)
+{
+    const struct lstm_call *c = arg;
+    int64_t lo, hi;
+    rows_of(c, part, &lo, &hi);
+    lstm_forward(c->sgemm, c->ilp64, c->steps, c->sizes, c->rows, lo, hi, c->batch, c->H, c->N,
+                 c->w, c->in, c->flag0, c->bias, c->hist_h_out, c->hist_c_out, c->gates_out,
+                 c->ig_out, c->tanh_c_out, c->scratch);
+}
+
+static void lstm_backward_part(void *arg, int64_t part)
+{
+    const struct lstm_call *c = arg;
+    int64_t lo, hi;
+    rows_of(c, part, &lo, &hi);
+    lstm_backward(c->sgemm, c->ilp64, c->steps, c->sizes, c->rows, lo, hi, c->batch, c->H, c->N,
+                  c->w, c->in, c->dh, c->dc, c->gates, c->ig, c->tanh_c, c->hist_h, c->hist_c,
+                  c->d_gates, c->flag0, c->flag1);
+}
+
+void ember_lstm_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                            const int64_t *sizes, const int64_t *rows, int64_t parts,
+                            int64_t batch, int64_t H, int64_t N, const float *w_t,
+                            const float *xg, int64_t h0_given, const float *bias,
+                            float *hist_h, float *hist_c, float *gates, float *ig,
+                            float *tanh_c, float *scratch)
+{
+    struct lstm_call c = {sgemm, ilp64, steps, parts, batch, H, N, h0_given, 0, sizes, rows,
+                          w_t, xg, bias};
+    c.hist_h_out = hist_h, c.hist_c_out = hist_c, c.gates_out = gates, c.ig_out = ig;
+    c.tanh_c_out = tanh_c, c.scratch = scratch;
+    ember_parallel(lstm_forward_part, &c, parts);
+}
+
+void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                             const int64_t *sizes, const int64_t *rows, int64_t parts,
+                             int64_t batch, int64_t H, int64_t N, const float *w_hh,
+                             const float *g_out, float *dh, float *dc, const float *gates,
+                             const float *ig, const float *tanh_c, const float *hist_h,
+                             const float *hist_c, float *d_gates, int64_t need_h0,
+                             int64_t need_c0)
+{
+    struct lstm_call c = {sgemm, ilp64, steps, parts, batch, H, N, need_h0, need_c0, sizes, rows,
+                          w_hh, g_out};
+    c.gates = gates, c.ig = ig, c.tanh_c = tanh_c, c.hist_h = hist_h, c.hist_c = hist_c;
+    c.dh = dh, c.dc = dc, c.d_gates = d_gates;
+    ember_parallel(lstm_backward_part, &c, parts);
 }

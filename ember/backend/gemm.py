@@ -1,0 +1,136 @@
+"""Matrix products of NumPy arrays split over ember's threads by the native pool.
+
+Why: NumPy's OpenBLAS gains only 1.1-1.4x from a second core on the workloads' products, and
+its idle worker then busy-waits ~0.1 s on that core; the same product cut into one block of
+the output per thread, each block one single-threaded ``cblas_sgemm`` call run side by side
+on ember's native pool (``native/pool.c``, ``native/gemm.c``), gains 1.6-2.2x. Once the
+pool has run a product, OpenBLAS stays on one thread (its own threads would only compete).
+
+``matmul(a, b, out=None)`` is ``numpy.matmul`` for float32/float64 operands of at least two
+dims; it takes the native path when ember uses more than one thread, the native library is
+built, the product has at least ``SPLIT_FLOPS``, and every operand is a stack of row- or
+column-major matrices with uniform batch strides (any transposed view of a contiguous
+array). Anything else, and CuPy arrays, go to the array library's own matmul.
+"""
+
+import numpy
+
+from ember.backend import threads
+
+__all__ = ["matmul", "SPLIT_FLOPS"]
+
+# NOTE (measured, this project's 2-core VM): the native call costs ~3 us more than NumPy's
+# (ctypes argument conversion) and a worker that slept wakes 20-300 us late, when the caller
+# runs its part as well; at 2 MFLOP (~15 us on one core) splitting starts to pay.
+SPLIT_FLOPS = 2e6
+
+_STATE = []  # [(library, sgemm, dgemm, ilp64)] once looked up; [None] when unavailable
+
+
+def _native():
+    if not _STATE:
+        from ember.backend import native  # noqa: PLC0415  (imports the compiler tooling)
+
+        lib = native.library()
+        s = threads.openblas_function("cblas_sgemm")
+        d = threads.openblas_function("cblas_dgemm")
+        if lib is None or s is None or d is None:
+            _STATE.append(None)
+        else:
+            import ctypes  # noqa: PLC0415
+
+            address = ctypes.cast
+            _STATE.append((lib, address(s[0], ctypes.c_void_p).value,
+                           address(d[0], ctypes.c_void_p).value, int(s[1])))
+    return _STATE[0]
+
+
+def _layout(x, rows, cols):
+    """``(transposed, leading dim)`` of the matrices of ``x`` for BLAS, or None."""
+    size = x.itemsize
+    rs, cs = x.strides[-2], x.strides[-1]
+    if cs == size and rs % size == 0 and rs // size >= cols:
+        return 0, rs // size
+    if rs == size and cs % size == 0 and cs // size >= rows:
+        return 1, cs // size
+    return None
+
+
+def _batch_strides(arrays, shape):
+    """The batch of ``shape`` as ``(outer, inner)`` and each array's byte strides for them
+    (0 where an array is broadcast), or None when the batch dims do not merge into two."""
+    dims = []  # [(size, [stride per array])], innermost first, merged where all allow
+    for axis in range(1, len(shape) + 1):
+        size = shape[-axis]
+        if size == 1:
+            continue
+        strides = []
+        for x in arrays:
+            lead = x.ndim - 2
+            strides.append(x.strides[-2 - axis] if axis <= lead and x.shape[-2 - axis] != 1
+                           else 0)
+        if dims:
+            inner_size, inner = dims[-1]
+            if all(s == t * inner_size for s, t in zip(strides, inner)):
+                dims[-1] = (inner_size * size, inner)
+                continue
+        dims.append((size, strides))
+    if len(dims) > 2:
+        return None
+    while len(dims) < 2:
+        dims.append((1, [0] * len(arrays)))
+    (inner_size, inner), (outer_size, outer) = dims
+    return (outer_size, inner_size), [(o, i) for o, i in zip(outer, inner)]
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` (into ``out`` when given), on ember's threads when it pays."""
+    found = _STATE[0] if _STATE else _native()
+    if (found is None or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray
+            or a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype.char not in "fd"):
+        return _fallback(a, b, out)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    if b.shape[-2] != k or min(m, n, k) < 2 or threads.get_num_threads() < 2 or \
+            not (a.flags.aligned and b.flags.aligned) or getattr(threads._INSIDE, "active", False):
+        return _fallback(a, b, out)
+    batch_shape = a.shape[:-2] if a.ndim >= b.ndim else b.shape[:-2]
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            batch_shape = numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            return _fallback(a, b, out)
+    batch = 1
+    for size in batch_shape:
+        batch *= size
+    if 2.0 * m * n * k * batch < SPLIT_FLOPS:
+        return _fallback(a, b, out)
+    la, lb = _layout(a, m, k), _layout(b, k, n)
+    if la is None or lb is None:
+        return _fallback(a, b, out)
+    if out is None:
+        out = numpy.empty(batch_shape + (m, n), dtype=a.dtype)
+    elif (out.shape != batch_shape + (m, n) or out.dtype != a.dtype
+          or out.strides[-1] != a.itemsize or out.strides[-2] < n * a.itemsize
+          or numpy.may_share_memory(out, a) or numpy.may_share_memory(out, b)):
+        return _fallback(a, b, out)
+    merged = _batch_strides((a, b, out), batch_shape)
+    if merged is None:
+        return _fallback(a, b, out)
+    (outer, inner), (sa, sb, sc) = merged
+    lib, sgemm, dgemm, ilp64 = found
+    threads._blas_single()
+    f64 = a.dtype.char == "d"
+    lib.ember_gemm(dgemm if f64 else sgemm, ilp64, f64, la[0], lb[0], m, n, k, outer, inner,
+                   a.ctypes.data, la[1], *sa, b.ctypes.data, lb[1], *sb,
+                   out.ctypes.data, out.strides[-2] // a.itemsize, *sc, 1.0, 0.0,
+                   threads.get_num_threads(), 0)
+    return out
+
+
+def _fallback(a, b, out):
+    if threads._single and a.ndim >= 2 and b.ndim >= 2:
+        threads.before_product(2.0 * a.size * b.shape[-1])
+    if out is None:
+        return a @ b
+    return numpy.matmul(a, b, out=out)

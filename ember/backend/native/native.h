@@ -1,0 +1,26 @@
+/* Declarations shared by ember's native sources (pool.c, gemm.c, kernels.c). */
+#ifndef EMBER_NATIVE_H
+#define EMBER_NATIVE_H
+
+#include <stdint.h>
+
+/* One part of a split job: parts write disjoint memory and never wait for each other. */
+typedef void (*ember_task)(void *ctx, int64_t part);
+
+/* Run task(ctx, 0 .. parts-1) on the calling thread and up to parts-1 pool workers; returns
+ * when every part is done. A part no worker has started when the caller finishes its own is
+ * run by the caller, so a late worker never delays the call. Another call in flight (another
+ * thread, or a task that splits again) makes this one run all its parts on the caller. */
+void ember_parallel(ember_task task, void *ctx, int64_t parts);
+
+/* cblas_sgemm / cblas_dgemm of the BLAS NumPy uses, by address (ilp64: 64-bit integers). */
+typedef void (*sgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                               int64_t, const float *, int64_t, float, float *, int64_t);
+typedef void (*sgemm_lp64_fn)(int, int, int, int, int, int, float, const float *, int,
+                              const float *, int, float, float *, int);
+typedef void (*dgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, double, const double *,
+                               int64_t, const double *, int64_t, double, double *, int64_t);
+typedef void (*dgemm_lp64_fn)(int, int, int, int, int, int, double, const double *, int,
+                              const double *, int, double, double *, int);
+
+#endif
