@@ -175,6 +175,7 @@ def main():
     _timing.add_timing_args(parser)
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
+    ember.set_num_threads(args.threads)  # ember's pool and OpenBLAS, like torch's
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, clock {args.clock}")

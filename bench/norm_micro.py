@@ -104,6 +104,7 @@ def main():
     ap.add_argument("--only", choices=["ln", "bn"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    ember.set_num_threads(args.threads)  # ember's pool and OpenBLAS, like torch's
     print(_timing.machine_line(), f"| threads {args.threads} | clock {args.clock}")
     for name, shape, fe, ft, params, bwd in _cases(args.only):
         run_e, run_t = _pair(shape, fe, ft, params, bwd)

@@ -87,6 +87,7 @@ def main(argv=None):
     from ember.nn import functional as eF
 
     torch.set_num_threads(args.threads)
+    ember.set_num_threads(args.threads)  # ember's pool and OpenBLAS, like torch's
     e_cases, t_cases = _op_cases(ember, ember.tensor), _op_cases(torch, torch.tensor)
     rows = []
     for name in e_cases:

@@ -107,6 +107,7 @@ def main():
                         help="comma-separated subset of LSTM,GRU,RNN,LSTM-bidir,W4")
     args = parser.parse_args(namespace=_ARGS)
     torch.set_num_threads(args.threads)
+    ember.set_num_threads(args.threads)  # ember's pool and OpenBLAS, like torch's
     rng = numpy.random.default_rng(0)
     print(f"{_timing.machine_line()}; torch threads {torch.get_num_threads()}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "

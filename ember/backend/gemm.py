@@ -85,9 +85,12 @@ def _batch_strides(arrays, shape):
 
 def matmul(a, b, out=None):
     """``a @ b`` (into ``out`` when given), on ember's threads when it pays."""
+    if a.ndim < 2 or b.ndim < 2 or 2.0 * max(a.size * b.shape[-1], b.size * a.shape[-2]) < \
+            SPLIT_FLOPS:
+        return _fallback(a, b, out)  # small: decided before any other check (eager overhead)
     found = _STATE[0] if _STATE else _native()
     if (found is None or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray
-            or a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype.char not in "fd"):
+            or a.dtype != b.dtype or a.dtype.char not in "fd"):
         return _fallback(a, b, out)
     m, k = a.shape[-2:]
     n = b.shape[-1]

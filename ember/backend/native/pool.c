@@ -142,8 +142,8 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-    pthread_mutex_init(&pool.sleep, 0);
-    pthread_cond_init(&pool.wake, 0);
+    pthread_cond_init(&pool.wake, 0);  /* the parent's sleepers do not exist here */
+    pthread_mutex_unlock(&pool.sleep);
     for (int i = 0; i < pool.workers; i++)
         atomic_store(&pool.slots[i].sleeping, 0);
     pool.workers = 0;
