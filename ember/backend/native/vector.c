@@ -18,6 +18,20 @@ struct axpby_call {
     void *y;
 };
 
+/* The loops of one part, for element type T. */
+#define AXPBY_LOOPS(T)                                                                    \
+    do {                                                                                  \
+        const T *__restrict__ x = c->x;                                                   \
+        T *__restrict__ y = c->y;                                                         \
+        const T a = (T)c->a, b = (T)c->b;                                                 \
+        if (c->add)                                                                       \
+            for (int64_t i = lo; i < hi; i++)                                             \
+                y[i] += a * x[i];                                                         \
+        else                                                                              \
+            for (int64_t i = lo; i < hi; i++)                                             \
+                y[i] = a * x[i] + b * y[i];                                               \
+    } while (0)
+
 static void axpby_part(void *arg, int64_t p)
 {
     const struct axpby_call *c = arg;
@@ -25,27 +39,10 @@ static void axpby_part(void *arg, int64_t p)
     int64_t lo = blocks * p / c->parts * 16, hi = blocks * (p + 1) / c->parts * 16;
     if (hi > c->n)
         hi = c->n;
-    if (c->f64) {
-        const double *__restrict__ x = c->x;
-        double *__restrict__ y = c->y;
-        const double a = c->a, b = c->b;
-        if (c->add)
-            for (int64_t i = lo; i < hi; i++)
-                y[i] += a * x[i];
-        else
-            for (int64_t i = lo; i < hi; i++)
-                y[i] = a * x[i] + b * y[i];
-    } else {
-        const float *__restrict__ x = c->x;
-        float *__restrict__ y = c->y;
-        const float a = (float)c->a, b = (float)c->b;
-        if (c->add)
-            for (int64_t i = lo; i < hi; i++)
-                y[i] += a * x[i];
-        else
-            for (int64_t i = lo; i < hi; i++)
-                y[i] = a * x[i] + b * y[i];
-    }
+    if (c->f64)
+        AXPBY_LOOPS(double);
+    else
+        AXPBY_LOOPS(float);
 }
 
 /* y = a x + b y (add = 0) or y += a x (add = 1) over n contiguous elements, in `parts`. */
