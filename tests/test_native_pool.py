@@ -30,7 +30,7 @@ def two_threads():
 @pytest.fixture
 def native_calls(monkeypatch):
     """Count the products that take the native path."""
-    found = gemm._native()
+    found = gemm.native_kernels()
     assert found is not None, native.reason()
     seen = []
 
@@ -144,7 +144,7 @@ def test_split_products_match_numpy(two_threads, native_calls, dtype, m, k, n):
 @pytest.mark.parametrize("by", [1, 2])
 def test_rows_and_columns_splits_agree(by):
     # one product cut by output rows (1) or columns (2), more parts than threads
-    found = gemm._native()
+    found = gemm.native_kernels()
     lib, sgemm, _, ilp64 = found
     rng = numpy.random.default_rng(1)
     a = rng.standard_normal((70, 45)).astype(numpy.float32)

@@ -173,7 +173,7 @@ def test_native_products_keep_openblas_on_one_thread():
     """With the native pool, ember splits its products itself (backend/gemm.py): OpenBLAS
     stays on one thread, big products included, so its workers never spin on a core."""
     fns = threads.openblas_threads()
-    if fns is None or gemm._native() is None:
+    if fns is None or gemm.native_kernels() is None:
         pytest.skip("no bundled OpenBLAS or no native kernels: the test above covers it")
     before = ember.get_num_threads()
     try:

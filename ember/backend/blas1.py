@@ -88,7 +88,7 @@ class _PoolKernels:
 def _pool_kernels(char):
     from ember.backend import gemm  # noqa: PLC0415
 
-    found = gemm._native()
+    found = gemm.native_kernels()
     return None if found is None else _PoolKernels(found[0].ember_axpby, char == "d")
 
 

@@ -19,15 +19,19 @@ from ember.backend import threads
 
 __all__ = ["matmul", "SPLIT_FLOPS"]
 
-# NOTE (measured, this project's 2-core VM): the native call costs ~3 us more than NumPy's
-# (ctypes argument conversion) and a worker that slept wakes 20-300 us late, when the caller
-# runs its part as well; at 2 MFLOP (~15 us on one core) splitting starts to pay.
-SPLIT_FLOPS = 2e6
+# NOTE (measured, this project's 2-core VM, float32 (m, k) @ (k, n), medians of 11 x 20 calls
+# back to back, two runs): a split call costs ~7-15 us more than NumPy's (argument checks and
+# ctypes conversion), so (64, 64) @ (64, 128), 1 MFLOP, took 20-31 us split against 9-13 us
+# in NumPy; at 8 MFLOP the two were even (87-91 against 94-101 us), at 34 MFLOP the split won
+# (245-249 against 324-379 us). Below SPLIT_FLOPS NumPy runs the product.
+SPLIT_FLOPS = 8e6
 
 _STATE = []  # [(library, sgemm, dgemm, ilp64)] once looked up; [None] when unavailable
 
 
-def _native():
+def native_kernels():
+    """``(library, sgemm address, dgemm address, ilp64)``: the native library and NumPy's
+    ``cblas_sgemm``/``cblas_dgemm``, looked up once, or None (no compiler, no OpenBLAS)."""
     if not _STATE:
         from ember.backend import native  # noqa: PLC0415  (imports the compiler tooling)
 
@@ -88,7 +92,7 @@ def matmul(a, b, out=None):
     if a.ndim < 2 or b.ndim < 2 or 2.0 * max(a.size * b.shape[-1], b.size * a.shape[-2]) < \
             SPLIT_FLOPS:
         return _fallback(a, b, out)  # small: decided before any other check (eager overhead)
-    found = _STATE[0] if _STATE else _native()
+    found = _STATE[0] if _STATE else native_kernels()
     if (found is None or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray
             or a.dtype != b.dtype or a.dtype.char not in "fd"):
         return _fallback(a, b, out)
@@ -117,10 +121,14 @@ def matmul(a, b, out=None):
           or out.strides[-1] != a.itemsize or out.strides[-2] < n * a.itemsize
           or numpy.may_share_memory(out, a) or numpy.may_share_memory(out, b)):
         return _fallback(a, b, out)
-    merged = _batch_strides((a, b, out), batch_shape)
-    if merged is None:
-        return _fallback(a, b, out)
-    (outer, inner), (sa, sb, sc) = merged
+    if batch_shape:
+        merged = _batch_strides((a, b, out), batch_shape)
+        if merged is None:
+            return _fallback(a, b, out)
+        (outer, inner), (sa, sb, sc) = merged
+    else:
+        outer = inner = 1
+        sa = sb = sc = (0, 0)
     lib, sgemm, dgemm, ilp64 = found
     threads._blas_single()
     f64 = a.dtype.char == "d"

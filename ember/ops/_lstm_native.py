@@ -26,26 +26,14 @@ built and NumPy's OpenBLAS is found (``kernels(xp, w_hr, *arrays)``). Results ma
 the NumPy loops in the last bits: the kernels' tanh and sigmoid are within 4 ulp of float64.
 """
 
-import ctypes
 
 import numpy
 
-from ember.backend import native, threads
+from ember.backend import gemm, threads
 
 __all__ = ["kernels", "forward", "backward"]
 
 _MIN_ROWS = 8  # the register-tiled product's row block
-_SGEMM = []  # [(address, ilp64)] of NumPy's cblas_sgemm once looked up; [None] if not found
-
-
-def _sgemm():
-    if not _SGEMM:
-        found = threads.openblas_function("cblas_sgemm")
-        _SGEMM.append(None if found is None else
-                      (ctypes.cast(found[0], ctypes.c_void_p).value, found[1]))
-    return _SGEMM[0]
-
-
 def kernels(xp, w_hr, *arrays):
     """``(library, sgemm)`` when the native loops apply to this layer (NumPy, no projection,
     every array given float32), else None."""
@@ -53,11 +41,8 @@ def kernels(xp, w_hr, *arrays):
         return None
     if any(a is not None and a.dtype != numpy.float32 for a in arrays):
         return None
-    lib = native.library()
-    if lib is None:
-        return None
-    sgemm = _sgemm()
-    return None if sgemm is None else (lib, sgemm)
+    found = gemm.native_kernels()  # the library and NumPy's cblas_sgemm, looked up once
+    return None if found is None else (found[0], (found[1], found[3]))
 
 
 def _address(a):
