@@ -25,7 +25,7 @@ from ember import dtypes, errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function, _Tracing
 from ember.autograd.function import _as_array as _to_array
-from ember.ops import _common, elementwise, reduce
+from ember.ops import _common, _relu_native, elementwise, reduce
 from ember.tensor import Tensor
 
 _State = grad_mode._State
@@ -171,7 +171,10 @@ class ReLU(Function):
             return y
         if not (ctx._record and x.dtype.kind == "f"):
             return _relu_numpy(x)
-        if x.size > _CHUNK and x.flags.c_contiguous:
+        lib = _relu_native.library(x)
+        if lib is not None:
+            y, mask = _relu_native.forward(lib, x)
+        elif x.size > _CHUNK and x.flags.c_contiguous:
             y, mask = _masked_pass(x, _relu_fill)
         else:
             zero = _zero(x.dtype)
@@ -184,7 +187,12 @@ class ReLU(Function):
     def backward(ctx, gy):
         (mask,) = ctx.saved_arrays  # not y <= 0: relu'(0) = 0, and 1 at NaN, as PyTorch's
         if not _common._State.enabled:  # no graph to record: one array product (Mul.backward)
-            return _common.constant(gy._data * mask)
+            g = gy._data
+            same = g.shape == mask.shape and mask.flags.c_contiguous  # one element order
+            lib = _relu_native.library(g) if same else None
+            if lib is not None:
+                return _common.constant(_relu_native.backward(lib, g, mask))
+            return _common.constant(g * mask)
         return _Scale.apply(gy, mask)
 
 

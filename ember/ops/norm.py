@@ -80,7 +80,7 @@ import numpy
 from ember import dtypes, errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function
-from ember.ops import elementwise, reduce
+from ember.ops import _norm_native, elementwise, reduce
 from ember.ops import shape as shape_ops
 from ember.tensor import Tensor
 
@@ -212,19 +212,25 @@ class _Normalize(Function):
     def forward(ctx, x, w, b, running_mean, running_var, cfg):
         xp = ctx.xp
         c = x.shape[1]
+        lib = _native(x, cfg)
         if cfg.batch:
             n = _stat_count(x, cfg)
-            if cfg.center:
-                mu = _reduce_rows(_rowsum(xp, x), cfg)[..., None] * (1.0 / n)
-                if cfg.w_on == "C":
-                    xc, sq = _centre_chunks(xp, x, _channel_operand(xp, mu, x.shape))
-                else:
-                    xc = x - _channel_operand(xp, mu, x.shape)
-                    sq = _rowdot(xp, xc, xc)
+            if lib is not None:
+                mu, var = (s.astype(x.dtype)
+                           for s in _norm_native.statistics(lib, x, cfg.per_channel))
+                xc = None
             else:
-                mu, xc = None, x
-                sq = _rowdot(xp, xc, xc)
-            var = _reduce_rows(sq, cfg)[..., None] * (1.0 / n)
+                if cfg.center:
+                    mu = _reduce_rows(_rowsum(xp, x), cfg)[..., None] * (1.0 / n)
+                    if cfg.w_on == "C":
+                        xc, sq = _centre_chunks(xp, x, _channel_operand(xp, mu, x.shape))
+                    else:
+                        xc = x - _channel_operand(xp, mu, x.shape)
+                        sq = _rowdot(xp, xc, xc)
+                else:
+                    mu, xc = None, x
+                    sq = _rowdot(xp, xc, xc)
+                var = _reduce_rows(sq, cfg)[..., None] * (1.0 / n)
             if cfg.update is not None and running_mean is not None:
                 _update_running(running_mean, running_var, mu, var, n, cfg.update)
         else:
@@ -246,7 +252,7 @@ class _Normalize(Function):
             ctx.save_for_backward(x, w, xhat)
             return y
         ctx.save_for_backward(x, w, None)
-        return _affine(xp, x, xc, w, b, mu, rstd, cfg)
+        return _affine(xp, x, xc, w, b, mu, rstd, cfg, lib)
 
     @staticmethod
     def backward(ctx, gy):
@@ -259,6 +265,13 @@ class _Normalize(Function):
                                  ctx.cfg, ctx.p_shape, need_x, need_w, need_b)
         return tuple(None if g is None else Tensor._make(g, False, None, 0) for g in grads) + (
             None, None, None)
+
+
+def _native(x, cfg):
+    """The native library when the per-channel passes take it (_norm_native), else None."""
+    if cfg.w_on != "C" or not cfg.center:
+        return None
+    return _norm_native.library(x)
 
 
 def _update_running(running_mean, running_var, mu, var, n, momentum):
@@ -293,14 +306,16 @@ def _affine_from_xhat(xhat, w, b, cfg):
     return xhat + _weight_view(b, cfg)
 
 
-def _affine(xp, x, xc, w, b, mu, rstd, cfg):
+def _affine(xp, x, xc, w, b, mu, rstd, cfg, lib=None):
     """The output from the statistics, writing into the fresh ``xc`` buffer when there is
-    one (two passes after the statistics)."""
+    one (two passes after the statistics); one native pass with ``lib``."""
     if cfg.w_on == "C":
         # Per-channel scale and shift: y = x * scale + shift, no full-size temporaries.
         scale = rstd if w is None else rstd * _weight_view(w, cfg)
         if xc is None:
             shift = -mu * scale if b is None else _weight_view(b, cfg) - mu * scale
+            if lib is not None:
+                return _norm_native.affine(lib, x, scale, shift)
             scale = _channel_operand(xp, scale, x.shape)
             shift = _channel_operand(xp, shift, x.shape)
             y = xp.empty_like(x)
@@ -423,6 +438,15 @@ def _backward_per_channel(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w, n
     fresh buffer, which then becomes the input gradient in place."""
     gw = gb = None
     k = rstd if w is None else rstd * _weight_view(w, cfg)
+    lib = _native(x, cfg)
+    if lib is not None:
+        gx, sgx, sg = _norm_native.backward(lib, g, x, k, mu, rstd, cfg.batch, cfg.per_channel,
+                                            need_x, need_w or need_b)
+        if need_w:
+            gw = sgx.sum(0).astype(x.dtype).reshape(p_shape)
+        if need_b:
+            gb = sg.sum(0).astype(x.dtype).reshape(p_shape)
+        return gx, gw, gb
     if not cfg.batch:  # fixed statistics: gx = g * k, an affine map of x
         if need_w:
             xhat = x - _channel_operand(xp, mu, x.shape)

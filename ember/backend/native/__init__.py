@@ -1,5 +1,5 @@
-"""Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``)
-compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
+"""Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``,
+``norm.c``, ``relu.c``) compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
 memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
@@ -32,7 +32,7 @@ __all__ = ["library", "reason", "cache_dir"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = tuple(os.path.join(_HERE, name)
-                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c"))
+                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c"))
 _HEADERS = (os.path.join(_HERE, "native.h"),)
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
           "-pthread")
@@ -50,6 +50,11 @@ _SIGNATURES = {
     "ember_gemm": (_PTR,) + (_I64,) * 9 + (_PTR, _I64, _I64, _I64) * 3
     + (ctypes.c_double, ctypes.c_double, _I64, _I64),
     "ember_axpby": (_I64, _I64, _I64, ctypes.c_double, _PTR, ctypes.c_double, _PTR, _I64),
+    "ember_norm_stats": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
+    "ember_norm_dots": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _I64),
+    "ember_norm_affine": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
+    "ember_norm_grad": (_I64, _I64, _I64) + (_PTR,) * 7 + (_I64,),
+    "ember_relu": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),

@@ -1,0 +1,55 @@
+"""ReLU's forward (value and slope mask in one pass) and backward as native passes
+(``ember/backend/native/relu.c``) split over ember's pool, for large float NumPy arrays.
+
+NOTE (measured, ember issue 7, 2-core VM, (32, 32, 32, 32) float32, caches flushed before
+each call, min/median of 15): forward (fresh y and mask) 1.25/1.42 ms in one part, 0.78/1.00
+in two, against NumPy's chunked pair of passes 0.93/1.17; backward 1.10/1.42 -> 0.59/0.79
+against 0.87/1.04. A first version that kept NaN with ``v != v`` did not vectorize (6 ms).
+Inside W3's step on two threads (5 ReLUs, 15 steps): forward 6.7 -> 3.4 ms, backward 6.5 ->
+2.5 ms.
+"""
+
+import numpy
+
+from ember.backend import threads
+
+__all__ = ["library", "forward", "backward"]
+
+# Arrays under this many elements stay with NumPy (a ctypes call costs ~1 us, a split more).
+_MIN_SIZE = 1 << 15
+_PART_BYTES = 256 << 10  # input bytes per part of a split pass, at least
+_LIB = []
+
+
+def library(x):
+    """The native library when ``x`` qualifies (a large C-contiguous NumPy float32/float64
+    array), else None."""
+    if type(x) is not numpy.ndarray or x.size < _MIN_SIZE or x.dtype.char not in "fd" \
+            or not x.flags.c_contiguous:
+        return None
+    if not _LIB:
+        from ember.backend import native  # noqa: PLC0415  (imports the compiler tooling)
+
+        _LIB.append(native.library())
+    return _LIB[0]
+
+
+def _parts(x):
+    return max(1, min(threads.get_num_threads(), x.nbytes // _PART_BYTES))
+
+
+def forward(lib, x):
+    """(y, mask): y = maximum(x, 0), mask = not (y <= 0), as NumPy computes them."""
+    y = numpy.empty_like(x)
+    mask = numpy.empty(x.shape, dtype=bool)
+    lib.ember_relu(x.size, x.dtype.char == "d", 0, x.ctypes.data, y.ctypes.data,
+                   mask.ctypes.data, _parts(x))
+    return y, mask
+
+
+def backward(lib, gy, mask):
+    """gy * mask into a fresh array (gy C-contiguous, of mask's shape)."""
+    gx = numpy.empty_like(gy)
+    lib.ember_relu(gy.size, gy.dtype.char == "d", 1, gy.ctypes.data, gx.ctypes.data,
+                   mask.ctypes.data, _parts(gy))
+    return gx
