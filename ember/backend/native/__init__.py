@@ -1,5 +1,5 @@
 """Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``,
-``norm.c``, ``relu.c``) compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
+``norm.c``, ``relu.c``, ``conv.c``) compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
 memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
@@ -32,7 +32,7 @@ __all__ = ["library", "reason", "cache_dir"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = tuple(os.path.join(_HERE, name)
-                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c"))
+                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c", "conv.c"))
 _HEADERS = (os.path.join(_HERE, "native.h"),)
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
           "-pthread")
@@ -54,6 +54,9 @@ _SIGNATURES = {
     "ember_norm_dots": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_affine": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_grad": (_I64, _I64, _I64) + (_PTR,) * 7 + (_I64,),
+    "ember_conv_rows": (_PTR, _I64, _I64, _I64, _I64, _PTR) + (_I64,) * 7 + (_PTR, _I64, _PTR,
+                                                                            _PTR, _I64, _I64)
+    + (_PTR,) * 3 + (_I64, _I64, _PTR, _PTR),
     "ember_relu": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),

@@ -28,29 +28,35 @@ struct gemm {
     int64_t parts, by;                   /* by: 0 whole matrices, 1 rows, 2 columns */
 };
 
+/* One single-threaded cblas_?gemm call (native.h). */
+void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, int64_t n,
+                int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                double beta, void *c, int64_t ldc)
+{
+    int t_a = ta ? 112 : 111, t_b = tb ? 112 : 111;  /* CblasTrans : CblasNoTrans */
+    if (f->f64) {
+        if (f->ilp64)
+            ((dgemm_ilp64_fn)f->fn)(101, t_a, t_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                                    ldc);
+        else
+            ((dgemm_lp64_fn)f->fn)(101, t_a, t_b, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                                   b, (int)ldb, beta, c, (int)ldc);
+    } else {
+        if (f->ilp64)
+            ((sgemm_ilp64_fn)f->fn)(101, t_a, t_b, m, n, k, (float)alpha, a, lda, b, ldb,
+                                    (float)beta, c, ldc);
+        else
+            ((sgemm_lp64_fn)f->fn)(101, t_a, t_b, (int)m, (int)n, (int)k, (float)alpha, a,
+                                   (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+    }
+}
+
 static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, const char *b,
                  char *c)
 {
-    int ta = g->ta ? 112 : 111, tb = g->tb ? 112 : 111;  /* CblasTrans : CblasNoTrans */
-    if (g->f64) {
-        if (g->ilp64)
-            ((dgemm_ilp64_fn)g->fn)(101, ta, tb, m, n, g->k, g->alpha, (const double *)a,
-                                    g->lda, (const double *)b, g->ldb, g->beta, (double *)c,
-                                    g->ldc);
-        else
-            ((dgemm_lp64_fn)g->fn)(101, ta, tb, (int)m, (int)n, (int)g->k, g->alpha,
-                                   (const double *)a, (int)g->lda, (const double *)b,
-                                   (int)g->ldb, g->beta, (double *)c, (int)g->ldc);
-    } else {
-        if (g->ilp64)
-            ((sgemm_ilp64_fn)g->fn)(101, ta, tb, m, n, g->k, (float)g->alpha,
-                                    (const float *)a, g->lda, (const float *)b, g->ldb,
-                                    (float)g->beta, (float *)c, g->ldc);
-        else
-            ((sgemm_lp64_fn)g->fn)(101, ta, tb, (int)m, (int)n, (int)g->k, (float)g->alpha,
-                                   (const float *)a, (int)g->lda, (const float *)b,
-                                   (int)g->ldb, (float)g->beta, (float *)c, (int)g->ldc);
-    }
+    struct ember_blas f = {g->fn, g->ilp64, g->f64};
+    ember_blas(&f, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
+               g->ldc);
 }
 
 /* [lo, hi) of `total` for part p: equal shares, rounded to `unit` except the last. */

@@ -1,4 +1,4 @@
-/* Declarations shared by ember's native sources (pool.c, gemm.c, kernels.c). */
+/* Declarations shared by ember's native sources. */
 #ifndef EMBER_NATIVE_H
 #define EMBER_NATIVE_H
 
@@ -22,5 +22,16 @@ typedef void (*dgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, double,
                                int64_t, const double *, int64_t, double, double *, int64_t);
 typedef void (*dgemm_lp64_fn)(int, int, int, int, int, int, double, const double *, int,
                               const double *, int, double, double *, int);
+
+/* NumPy's cblas_sgemm (f64 = 0) or cblas_dgemm (f64 = 1), by address. */
+struct ember_blas {
+    const void *fn;
+    int64_t ilp64, f64;
+};
+
+/* C = alpha op(A) op(B) + beta C, row-major, one single-threaded BLAS call (gemm.c). */
+void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, int64_t n,
+                int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+                double beta, void *c, int64_t ldc);
 
 #endif
