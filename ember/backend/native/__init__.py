@@ -1,6 +1,6 @@
-"""Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``)
-compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
-memory.
+"""Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``,
+``maxpool.c``) compiled on first use with the machine's C compiler, called through ctypes on
+NumPy arrays' memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
 2-8 us on (32, 128) blocks, more than its matrix product), and their cost is the calls, not
@@ -32,7 +32,7 @@ __all__ = ["library", "reason", "cache_dir"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = tuple(os.path.join(_HERE, name)
-                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c"))
+                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "maxpool.c"))
 _HEADERS = (os.path.join(_HERE, "native.h"),)
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
           "-pthread")
@@ -50,6 +50,7 @@ _SIGNATURES = {
     "ember_gemm": (_PTR,) + (_I64,) * 9 + (_PTR, _I64, _I64, _I64) * 3
     + (ctypes.c_double, ctypes.c_double, _I64, _I64),
     "ember_axpby": (_I64, _I64, _I64, ctypes.c_double, _PTR, ctypes.c_double, _PTR, _I64),
+    "ember_maxpool2x2": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),
