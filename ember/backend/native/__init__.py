@@ -1,6 +1,6 @@
 """Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``,
-``norm.c``, ``relu.c``, ``conv.c``) compiled on first use with the machine's C compiler, called through ctypes on NumPy arrays'
-memory.
+``norm.c``, ``relu.c``, ``conv.c``, ``maxpool.c``) compiled on first use with the machine's C
+compiler, called through ctypes on NumPy arrays' memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
 2-8 us on (32, 128) blocks, more than its matrix product), and their cost is the calls, not
@@ -32,7 +32,8 @@ __all__ = ["library", "reason", "cache_dir"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = tuple(os.path.join(_HERE, name)
-                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c", "conv.c"))
+                 for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c",
+                              "conv.c", "maxpool.c"))
 _HEADERS = (os.path.join(_HERE, "native.h"),)
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
           "-pthread")
@@ -54,10 +55,12 @@ _SIGNATURES = {
     "ember_norm_dots": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_affine": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_grad": (_I64, _I64, _I64) + (_PTR,) * 7 + (_I64,),
-    "ember_conv_rows": (_PTR, _I64, _I64, _I64, _I64, _PTR) + (_I64,) * 7 + (_PTR, _I64, _PTR,
-                                                                            _PTR, _I64, _I64)
-    + (_PTR,) * 3 + (_I64, _I64, _PTR, _PTR),
+    # fn, ilp64, f64, n, parts, src, cs, sp, length, margin, width, kl, ones, copies, k0, lead,
+    # w, co, stacked, out, bias, x, cx, xones, xlead, gw (native/conv.c)
+    "ember_conv_rows": (_PTR, _I64, _I64, _I64, _I64, _PTR) + (_I64,) * 7
+    + (_PTR, _I64, _PTR, _PTR, _I64, _I64, _PTR, _PTR, _PTR, _I64, _I64, _PTR, _PTR),
     "ember_relu": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
+    "ember_maxpool2x2": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),
