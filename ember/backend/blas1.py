@@ -23,7 +23,7 @@ import ctypes
 
 from ember.backend import threads
 
-__all__ = ["kernels", "MIN_SIZE"]
+__all__ = ["kernels", "adam", "MIN_SIZE"]
 
 # Below this many elements the ctypes call (~2 us) and OpenBLAS's own threshold (one thread
 # under 10000 elements) leave nothing to gain over NumPy's blocked passes.
@@ -92,10 +92,11 @@ def _pool_kernels(char):
     return None if found is None else _PoolKernels(found[0].ember_axpby, char == "d")
 
 
-def kernels(*arrays):
-    """The level-1 kernels for ``arrays`` (same shape), or None when they do not qualify."""
+def _dtype_char(arrays):
+    """'f' or 'd' when the arrays can be handed to C by address (NumPy, one float dtype, all
+    C-contiguous and writeable), else None."""
     first = arrays[0]
-    if first.size < MIN_SIZE or type(first).__module__ != "numpy":
+    if type(first).__module__ != "numpy":
         return None
     char = first.dtype.char
     if char not in "fd":
@@ -103,8 +104,46 @@ def kernels(*arrays):
     for a in arrays:
         # read-only arrays (a memory-mapped checkpoint) keep NumPy's error, not a crash
         if a.dtype.char != char or not a.flags.c_contiguous or type(a) is not type(first) \
-                or not a.flags.writeable:
+                or not a.flags.writeable or a.size != first.size:
             return None
+    return char
+
+
+def adam(param, grad, exp_avg, exp_avg_sq):
+    """The native fused Adam step (``native/vector.c``, one pass, split over ember's pool)
+    for these arrays as ``step(sign, beta1, beta2, step_size, bc2, eps, shrink)`` (the
+    formula of optim/adam.py's ``_adam_blas_block``), or None.
+
+    NOTE (measured, see optim/adam.py's NOTE at Adam._update): one pass instead of 7; no
+    size threshold, since one ctypes call (~3 us) is cheaper than NumPy's passes at any size."""
+    arrays = (param, grad, exp_avg, exp_avg_sq)
+    char = _dtype_char(arrays)
+    if char is None or not param.size:
+        return None
+    from ember.backend import gemm  # noqa: PLC0415
+
+    found = gemm.native_kernels()
+    if found is None:
+        return None
+    fn, n = found[0].ember_adam, param.size
+    parts = max(1, min(threads.get_num_threads(), n // MIN_SIZE))
+    addresses = [a.ctypes.data for a in arrays]
+
+    def step(sign, beta1, beta2, step_size, bc2, eps, shrink):
+        fn(n, char == "d", addresses[0], addresses[1], addresses[2], addresses[3], sign, beta1,
+           beta2, step_size, bc2, eps, shrink, parts)
+
+    return step
+
+
+def kernels(*arrays):
+    """The level-1 kernels for ``arrays`` (same shape), or None when they do not qualify."""
+    first = arrays[0]
+    if first.size < MIN_SIZE:
+        return None
+    char = _dtype_char(arrays)
+    if char is None:
+        return None
     if threads.get_num_threads() > 1:
         key = "pool " + char
         if key not in _KERNELS:

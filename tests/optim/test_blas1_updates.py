@@ -3,6 +3,9 @@ adam._adam_blas_block): taken for big contiguous float parameters (SGD after its
 Adam without L2 decay or amsgrad), equal to torch.optim for every option, within rounding of
 ember's NumPy path, and left alone for arrays and options they do not fit."""
 
+import os
+import shutil
+
 import numpy
 import pytest
 import torch
@@ -128,12 +131,34 @@ def _takes_blas(name, options):
                 or not options.get("weight_decay"))
 
 
+def _fast_path(monkeypatch, path):
+    """Count the steps that take Adam's fast ``path``: 'fused' (the native one-pass step,
+    blas1.adam) or 'blocks' (_adam_blas_block, the native step turned off)."""
+    if path == "blocks":
+        monkeypatch.setattr(blas1, "adam", lambda *arrays: None)
+        return _spy(monkeypatch, adam, "_adam_blas_block")
+    if shutil.which(os.environ.get("CC") or "cc") is None:
+        pytest.skip("no C compiler: no native Adam step (the blocks path is tested)")
+    calls = []
+    real = blas1.adam
+
+    def spy(*arrays):
+        step = real(*arrays)
+        if step is not None:
+            calls.append(1)
+        return step
+
+    monkeypatch.setattr(blas1, "adam", spy)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["fused", "blocks"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", ADAM_CASES, ids=[_ids(c) for c in ADAM_CASES])
-def test_adam_blas_path_matches_torch(case, dtype, monkeypatch):
+def test_adam_blas_path_matches_torch(case, dtype, path, monkeypatch):
     name, options = case
     monkeypatch.setattr(blas1, "MIN_SIZE", 1)
-    calls = _spy(monkeypatch, adam, "_adam_blas_block")
+    calls = _fast_path(monkeypatch, path)
     make_ours = lambda p: getattr(optim, name)(p, **options)  # noqa: E731
     make_theirs = lambda p: getattr(torch.optim, name)(p, **options)  # noqa: E731
     if dtype == numpy.float64:
@@ -148,10 +173,11 @@ def test_adam_blas_path_matches_torch(case, dtype, monkeypatch):
     _compare(e, t, dtype)
 
 
+@pytest.mark.parametrize("path", ["fused", "blocks"])
 @pytest.mark.parametrize("name, options", [("Adam", dict(lr=0.01)),
                                            ("AdamW", dict(lr=0.01, weight_decay=0.1)),
                                            ("Adam", dict(lr=0.01, maximize=True))])
-def test_big_adam_parameters_agree_with_the_numpy_path(name, options, monkeypatch):
+def test_big_adam_parameters_agree_with_the_numpy_path(name, options, path, monkeypatch):
     rng = numpy.random.default_rng(5)
     shape = (max(blas1.MIN_SIZE, optimizer.BLOCK) // 64 + 5, 64)  # two blocks
     start = rng.standard_normal(shape).astype(numpy.float32)
@@ -165,10 +191,11 @@ def test_big_adam_parameters_agree_with_the_numpy_path(name, options, monkeypatc
             opt.step()
         return p.detach().numpy()
 
-    calls = _spy(monkeypatch, adam, "_adam_blas_block")
+    calls = _fast_path(monkeypatch, path)
     fast = run()
-    assert calls, "the big parameter did not take the BLAS path"
+    assert calls, "the big parameter did not take the fast path"
     monkeypatch.setattr(blas1, "kernels", lambda *arrays: None)
+    monkeypatch.setattr(blas1, "adam", lambda *arrays: None)
     slow = run()
     numpy.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-6)
     assert not numpy.allclose(fast, start)

@@ -61,6 +61,7 @@ _SIGNATURES = {
     + (_PTR, _I64, _PTR, _PTR, _I64, _I64, _PTR, _PTR, _PTR, _I64, _I64, _PTR, _PTR),
     "ember_relu": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
     "ember_maxpool2x2": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
+    "ember_adam": (_I64, _I64, _PTR, _PTR, _PTR, _PTR) + (ctypes.c_double,) * 7 + (_I64,),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),
