@@ -216,8 +216,8 @@ class _Normalize(Function):
         if cfg.batch:
             n = _stat_count(x, cfg)
             if lib is not None:
-                mu, var = (s.astype(x.dtype)
-                           for s in _norm_native.statistics(lib, x, cfg.per_channel))
+                mu, var = (None if s is None else s.astype(x.dtype) for s in
+                           _norm_native.statistics(lib, x, cfg.per_channel, cfg.center))
                 xc = None
             else:
                 if cfg.center:
@@ -245,6 +245,9 @@ class _Normalize(Function):
         ctx.p_shape = None if w is None and b is None else (w if w is not None else b).shape
         ctx.mu = mu
         ctx.rstd = rstd
+        if lib is not None and cfg.w_on == "L":  # xhat is recomputed in the native backward
+            ctx.save_for_backward(x, w, None)
+            return _norm_native.l_affine(lib, x, w, b, mu, rstd)
         if ctx._record and cfg.batch and cfg.w_on == "L" and (w is not None or b is not None):
             # layer_norm / rms_norm training: keep xhat for the backward (see the NOTE).
             xhat = x * rstd if xc is x else _scale_rows(xc, rstd)
@@ -268,8 +271,9 @@ class _Normalize(Function):
 
 
 def _native(x, cfg):
-    """The native library when the per-channel passes take it (_norm_native), else None."""
-    if cfg.w_on != "C" or not cfg.center:
+    """The native library when the passes take it (_norm_native), else None: per-channel
+    weights with centring, or weights per L with statistics from the input."""
+    if cfg.w_on == "C" and not cfg.center or cfg.w_on == "L" and not cfg.batch:
         return None
     return _norm_native.library(x)
 
@@ -354,6 +358,12 @@ def _backward_arrays(xp, g, x, w, xhat, mu, rstd, cfg, p_shape, need_x, need_w, 
     if cfg.w_on == "C":
         return _backward_per_channel(xp, g, x, w, mu, rstd, cfg, p_shape, need_x, need_w,
                                      need_b)
+    lib = _native(x, cfg)
+    if lib is not None:
+        gx, gw, gb = _norm_native.l_backward(lib, g, x, w, mu, rstd, cfg.center, need_x,
+                                             need_w, need_b)
+        return (gx, None if gw is None else gw.reshape(p_shape),
+                None if gb is None else gb.reshape(p_shape))
     # Weight along L (layer_norm, rms_norm): xhat was kept by the forward when there is an
     # affine part (without one, y itself would be xhat, and in-place changes to y must stay
     # allowed as in PyTorch, so it is recomputed).

@@ -162,3 +162,42 @@ def test_what_stays_with_numpy(calls):
     assert _norm_native.library(numpy.zeros((0, 3, 6))) is None
     assert _norm_native.library(x) is None
     assert not calls
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm", "layer_norm_plain"])
+def test_weight_per_l_matches_numpy_and_torch(calls, numpy_only, monkeypatch, name, dtype,
+                                              parts):
+    """layer_norm (affine or not) and rms_norm over the last two dims of (6, 7, 5, 12)."""
+    monkeypatch.setattr(_norm_native, "_parts", lambda x: parts)
+    rng = numpy.random.default_rng(8)
+    x = (rng.standard_normal((6, 7, 5, 12)) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = (rng.standard_normal((5, 12)) * 0.5 + 1).astype(dtype)
+    b = rng.standard_normal((5, 12)).astype(dtype)
+    affine = name != "layer_norm_plain"
+
+    def run(lib, xv, wv, bv):
+        if name == "rms_norm":
+            return lib.nn.functional.rms_norm(xv, (5, 12), wv, eps=1e-6)
+        return lib.nn.functional.layer_norm(xv, (5, 12), wv if affine else None,
+                                            bv if affine else None)
+
+    def grads(lib, make):
+        tensors = [make(a) for a in (x, w, b)]
+        y = run(lib, *tensors)
+        y.backward(make(g, False))
+        used = tensors[:2] if name == "rms_norm" else tensors if affine else tensors[:1]
+        return [y.detach().numpy()] + [t.grad.numpy() for t in used]
+
+    native = grads(ember, lambda a, rg=True: ember.tensor(a, requires_grad=rg))
+    assert {"ember_norm_stats", "ember_norm_l_affine", "ember_norm_l_grad"} <= set(calls)
+    numpy_only()
+    reference = grads(ember, lambda a, rg=True: ember.tensor(a, requires_grad=rg))
+    oracle = grads(torch, lambda a, rg=True: torch.tensor(a, requires_grad=rg))
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == numpy.float32 else dict(rtol=1e-10, atol=1e-10)
+    for mine, ref, expected in zip(native, reference, oracle):
+        assert mine.dtype == dtype
+        numpy.testing.assert_allclose(mine, ref, **tol)
+        numpy.testing.assert_allclose(mine, expected, **tol)

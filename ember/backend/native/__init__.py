@@ -55,6 +55,8 @@ _SIGNATURES = {
     "ember_norm_dots": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_affine": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_norm_grad": (_I64, _I64, _I64) + (_PTR,) * 7 + (_I64,),
+    "ember_norm_l_affine": (_I64, _I64, _I64) + (_PTR,) * 6 + (_I64,),
+    "ember_norm_l_grad": (_I64, _I64, _I64) + (_PTR,) * 5 + (_I64, _PTR, _PTR, _PTR, _I64),
     # fn, ilp64, f64, n, parts, src, cs, sp, length, margin, width, kl, ones, copies, k0, lead,
     # w, co, stacked, out, bias, x, cx, xones, xlead, gw (native/conv.c)
     "ember_conv_rows": (_PTR, _I64, _I64, _I64, _I64, _PTR) + (_I64,) * 7
