@@ -180,6 +180,23 @@ def test_stacks_of_products(two_threads, native_calls, dtype):
     assert native_calls[0][3:] == (1, 24) and native_calls[4][3:] == (4, 6)
 
 
+@pytest.mark.parametrize("m", [7, 8, 13, 64])
+@pytest.mark.parametrize("n", [32, 96])
+def test_small_products_without_blas(two_threads, native_calls, m, n):
+    """Stacks of float32 products small enough for native/kernels.c's own tiles (n a
+    multiple of 32): plain and transposed left operands, a permuted output buffer."""
+    rng = numpy.random.default_rng(3)
+    k = 64  # with 512 matrices, enough work to split (gemm.SPLIT_FLOPS)
+    a = rng.standard_normal((128, 4, m, k)).astype(numpy.float32)
+    at = rng.standard_normal((128, 4, k, m)).astype(numpy.float32).swapaxes(2, 3)
+    b = rng.standard_normal((128, 4, k, n)).astype(numpy.float32)
+    out = numpy.full((128, m, 4, n), numpy.nan, numpy.float32).transpose(0, 2, 1, 3)
+    for left, dest in ((a, None), (at, None), (a, out)):
+        got = gemm.matmul(left, b, out=dest)
+        numpy.testing.assert_allclose(got, _reference(left, b), rtol=1e-4, atol=1e-4)
+    assert len(native_calls) == 3
+
+
 def test_what_stays_with_numpy(monkeypatch, native_calls):
     ember.set_num_threads(2)
     try:

@@ -261,8 +261,8 @@ def _scores_t(xp, q, k, scale):
     qt = xp.swapaxes(q, -1, -2)
     s = qt.dtype.type(scale)
     if q.shape[-1] < k.shape[-2]:
-        return xp.matmul(k, _times_c(xp, qt, s))
-    st = xp.matmul(k, qt)
+        return gemm.matmul(k, _times_c(xp, qt, s))
+    st = gemm.matmul(k, qt)
     st *= s
     return st
 
@@ -338,12 +338,12 @@ def _backward_arrays(ctx, g, gw, q, k, v, pt, o, need_q, need_k, need_v, need_ma
         if keep is None and gw is None:
             # The score scale rides along in the copy of g when dS itself is not returned.
             c = g.dtype.type(1) if need_mask else s
-            gpt = xp.matmul(_with_column(xp, v, -1),
-                            _with_row(xp, xp.swapaxes(g, -1, -2), r, c))
+            gpt = gemm.matmul(_with_column(xp, v, -1),
+                              _with_row(xp, xp.swapaxes(g, -1, -2), r, c))
             if not need_mask:
                 s = None
         else:
-            gpt = xp.matmul(v, xp.swapaxes(g, -1, -2))
+            gpt = gemm.matmul(v, xp.swapaxes(g, -1, -2))
             if keep is not None:
                 gpt *= keep
             if gw is not None:

@@ -51,9 +51,20 @@ void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, i
     }
 }
 
+/* Products of at most this many multiply-adds with n a multiple of 32 (float32, b not
+ * transposed, alpha 1, beta 0) take ember_small_sgemm: a BLAS call costs a few microseconds
+ * before it computes (checks, packing), more than such a product itself. */
+#define SMALL_PRODUCT (1 << 19)
+
 static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, const char *b,
                  char *c)
 {
+    if (!g->f64 && !g->tb && n % 32 == 0 && m * n * g->k <= SMALL_PRODUCT && g->alpha == 1.0
+        && g->beta == 0.0) {
+        ember_small_sgemm(g->ta, m, n, g->k, (const float *)a, g->lda, (const float *)b,
+                          g->ldb, (float *)c, g->ldc);
+        return;
+    }
     struct ember_blas f = {g->fn, g->ilp64, g->f64};
     ember_blas(&f, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
                g->ldc);

@@ -221,8 +221,8 @@ static inline void store16(float *p, vec16 v)
 }
 
 static inline __attribute__((always_inline)) void
-tile_nn(const int MR, int64_t k, const float *RESTRICT a, int64_t lda, const float *RESTRICT b,
-        int64_t ldb, float *RESTRICT c, int64_t ldc)
+tile_nn(const int MR, int64_t k, const float *RESTRICT a, int64_t a_row, int64_t a_col,
+        const float *RESTRICT b, int64_t ldb, float *RESTRICT c, int64_t ldc)
 {
     vec16 acc[8][2];
     for (int r = 0; r < MR; r++)
@@ -230,7 +230,7 @@ tile_nn(const int MR, int64_t k, const float *RESTRICT a, int64_t lda, const flo
     for (int64_t q = 0; q < k; q++) {
         vec16 b0 = load16(b + q * ldb), b1 = load16(b + q * ldb + 16);
         for (int r = 0; r < MR; r++) {
-            float s = a[r * lda + q];
+            float s = a[r * a_row + q * a_col];
             acc[r][0] += s * b0;
             acc[r][1] += s * b1;
         }
@@ -241,26 +241,33 @@ tile_nn(const int MR, int64_t k, const float *RESTRICT a, int64_t lda, const flo
     }
 }
 
-static void small_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                          const float *b, int64_t ldb, float *c, int64_t ldc)
+/* c = op(a) @ b (native.h); op(a) element (i, q) at a[i * a_row + q * a_col]. */
+static void small_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_row,
+                       int64_t a_col, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     for (int64_t j = 0; j < n; j += 32) {
         int64_t i = 0;
         for (; i + 8 <= m; i += 8)
-            tile_nn(8, k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc);
-        const float *ai = a + i * lda;
+            tile_nn(8, k, a + i * a_row, a_row, a_col, b + j, ldb, c + i * ldc + j, ldc);
+        const float *ai = a + i * a_row;
         float *ci = c + i * ldc + j;
         switch (m - i) {  /* constant row counts, so each tile keeps its sums in registers */
-        case 7: tile_nn(7, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 6: tile_nn(6, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 5: tile_nn(5, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 4: tile_nn(4, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 3: tile_nn(3, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 2: tile_nn(2, k, ai, lda, b + j, ldb, ci, ldc); break;
-        case 1: tile_nn(1, k, ai, lda, b + j, ldb, ci, ldc); break;
+        case 7: tile_nn(7, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 6: tile_nn(6, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 5: tile_nn(5, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 4: tile_nn(4, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 3: tile_nn(3, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 2: tile_nn(2, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
+        case 1: tile_nn(1, k, ai, a_row, a_col, b + j, ldb, ci, ldc); break;
         default: break;
         }
     }
+}
+
+void ember_small_sgemm(int64_t ta, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    small_gemm(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, c, ldc);
 }
 
 /* c (m, n) = a (m, k) @ b (k, n), all row-major: the kernel above where n allows, else the
@@ -270,7 +277,7 @@ static void gemm_nn(const void *sgemm, int64_t ilp64, int64_t m, int64_t n, int6
                     int64_t ldc)
 {
     if (n % 32 == 0) {
-        small_gemm_nn(m, n, k, a, lda, b, ldb, c, ldc);
+        small_gemm(m, n, k, a, lda, 1, b, ldb, c, ldc);
         return;
     }
     if (ilp64)

@@ -34,4 +34,10 @@ void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, i
                 int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
                 double beta, void *c, int64_t ldc);
 
+/* c (m, n) = op(a) (m, k) @ b (k, n) in float32, row-major, for n a multiple of 32, without
+ * packing (kernels.c): op(a) = a, or a's transpose when ta (a stored (k, m), lda). For
+ * products too small for BLAS's per-call work to pay (gemm.c). */
+void ember_small_sgemm(int64_t ta, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+
 #endif
