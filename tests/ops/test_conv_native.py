@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is No
 CASES = [
     ((3, 16, 9, 11), (8, 16, 3, 3), 1, 1, True),
     ((4, 32, 8, 8), (32, 32, 3, 3), 1, 1, False),     # stacked product (K >= 96)
+    ((3, 32, 16, 16), (32, 32, 3, 3), 1, 1, True),    # stacked, rows of 288: unpacked tiles
     ((2, 24, 7, 10), (40, 24, 3, 5), (1, 2), 1, True),
     ((3, 16, 10, 9), (16, 16, 4, 4), "same", 1, True),  # even kernel: asymmetric padding
     ((2, 16, 12, 12), (16, 16, 3, 3), 2, 2, False),    # dilation

@@ -146,8 +146,15 @@ static void product(const struct conv *c, const char *t, char *p, char *out)
 {
     int64_t es = c->esize, k = c->cs * c->kl + c->ones;
     if (c->stacked && c->k0 > 1) {
-        ember_blas(&c->blas, 0, 0, c->k0 * c->co, c->length, k, 1.0, c->w, k, t, c->length,
-                   0.0, p, c->length);
+        /* T is new for every sample: the unpacked tiles skip BLAS's packing of it (W3's
+         * 32->32 forward, min of 25 interleaved calls: 3.06 -> 2.73 ms on two threads,
+         * 6.00 -> 5.33 on one). */
+        if (es == 4 && c->length % 32 == 0)
+            ember_small_sgemm(0, c->k0 * c->co, c->length, k, (const float *)c->w, k,
+                              (const float *)t, c->length, (float *)p, c->length);
+        else
+            ember_blas(&c->blas, 0, 0, c->k0 * c->co, c->length, k, 1.0, c->w, k, t,
+                       c->length, 0.0, p, c->length);
         if (es == 8)
             SHIFTED_SUM(double);
         else
