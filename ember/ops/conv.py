@@ -345,7 +345,7 @@ def _same_forward(xp, x, w, b, g):
     NOTE: with one group the bias rides in the GEMM, as a column of W against a row of ones
     under the chunk's columns: adding it to y afterwards was a pass over the whole output,
     0.30 ms of LeNet conv1's 0.67 ms forward (0.10 ms for conv2)."""
-    if len(g.k) <= 2 and w.shape[1] * g.k[-1] >= _ROWS_MIN_K:
+    if len(g.k) <= 2 and (w.shape[1] * g.k[-1] >= _ROWS_MIN_K or _native_rows(g, xp, x, w)):
         return _rows_forward(xp, x, w, b, g)
     n, c, cout, groups = x.shape[0], x.shape[1], w.shape[0], g.groups
     sp, kk = _prod(g.in_size), _prod(g.k)
@@ -668,12 +668,13 @@ def _same_weight_grad(xp, x, gy, w_shape, g, bias=False):
 def _rows_grads_apply(g, cin_g, cout, xp, *arrays):
     """Whether _rows_backward computes the gradients of a 'same' conv: 1-D or 2-D, with at
     least _ROWS_MIN_GRAD rows per group on both sides (C_in/g * k[-1] and C_out/g * k[-1]),
-    or _ROWS_MIN_K when the native convolution takes ``arrays`` (see _native_rows)."""
+    or always when the native convolution takes ``arrays`` (see _native_rows)."""
     kl = g.k[-1]
     if len(g.k) > 2:
         return False
-    least = _ROWS_MIN_K if _native_rows(g, xp, *arrays) else _ROWS_MIN_GRAD
-    return cin_g * kl >= least and (cout // g.groups) * kl >= least
+    if _native_rows(g, xp, *arrays):
+        return True
+    return cin_g * kl >= _ROWS_MIN_GRAD and (cout // g.groups) * kl >= _ROWS_MIN_GRAD
 
 
 def _native_rows(g, xp, *arrays):
@@ -684,9 +685,11 @@ def _native_rows(g, xp, *arrays):
     against conv.py's Python threads): two threads, W3's 32->32 block conv forward 5.22 ->
     3.19, backward 8.93 -> 6.55; LeNet's 16->32 forward 1.19 -> 0.70, its backward (rows
     path natively against the 9-copy path) 4.27 -> 2.51; one thread, forward 8.21 -> 6.69 and
-    1.65 -> 1.18, backward 16.9 -> 13.1 and 3.99 -> 3.16. With fewer input rows (W3's stem,
-    LeNet's 1->16, C_in * k[-1] < _ROWS_MIN_K) the native rows path was no faster than the
-    9-copy path (0.86-1.30 against 1.02-1.28 forward), so those keep it."""
+    1.65 -> 1.18, backward 16.9 -> 13.1 and 3.99 -> 3.16. Since the stacked product runs on
+    the kernels' unpacked tiles (conv.c), convs with few input rows take it too (they kept
+    the 9-copy path while the native product was BLAS's: 0.86-1.30 against 1.02-1.28 ms
+    forward); two threads, min of 25 interleaved calls: W3's stem 3->32 forward 1.11 -> 0.61
+    ms, backward 1.08 -> 0.66; LeNet's 1->16 forward 0.44 -> 0.35, backward 0.69 -> 0.43."""
     return g.groups == 1 and len(g.k) <= 2 and _conv_native.kernels(xp, *arrays) is not None
 
 
