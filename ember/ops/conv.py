@@ -6,7 +6,9 @@ Two ways to compute, both GEMMs over the batch:
    1x1), the common case, see ``_same`` below: the column matrix is made from shifted copies of
    whole flattened planes, chunk by chunk of the batch so that each chunk's GEMM reads it from
    the L2 cache, and is never kept between forward and backward. Forward, input and weight
-   gradient split the batch over ember's threads (backend/threads.py).
+   gradient split the batch over ember's threads (backend/threads.py). 1-D and 2-D convs with
+   one group run the row-shift form of it (comment above _row_plan) in C on ember's native
+   pool instead, when the kernels are built (_conv_native, _native_rows).
 2. Everything else (strides, other paddings), general im2col over the whole batch:
 
 - ``_im2col`` pads the input once and copies an ``as_strided`` window view ordered
