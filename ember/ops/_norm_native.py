@@ -29,7 +29,7 @@ fwd+bwd 260 us): its row sums and row update vectorize only as functions of thei
 
 import numpy
 
-from ember.backend import threads
+from ember.ops import _native_passes
 
 __all__ = ["library", "statistics", "affine", "backward"]
 
@@ -41,18 +41,11 @@ _LIB = []
 def library(x):
     """The native library when the (A, C, L) array ``x`` qualifies (a C-contiguous NumPy
     float32/float64 array with elements), else None."""
-    if type(x) is not numpy.ndarray or x.dtype.char not in "fd" or not x.size \
-            or not x.flags.c_contiguous:
-        return None
-    if not _LIB:
-        from ember.backend import native  # noqa: PLC0415  (imports the compiler tooling)
-
-        _LIB.append(native.library())
-    return _LIB[0]
+    return _native_passes.library(_LIB, x)
 
 
 def _parts(x):
-    return max(1, min(threads.get_num_threads(), x.nbytes // _PART_BYTES))
+    return _native_passes.parts(x, _PART_BYTES)
 
 
 def _rows(v, shape, dtype):

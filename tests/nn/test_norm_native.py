@@ -13,6 +13,7 @@ import torch
 import ember
 import ember.nn.functional as F
 from ember.ops import _norm_native
+from tests.native_check import assert_three_way
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
                                 reason="no C compiler: ember uses its NumPy passes")
@@ -97,11 +98,7 @@ def test_native_matches_numpy_and_torch(calls, numpy_only, monkeypatch, name, sh
     ty = TORCH[name](tx, tw, tb)
     ty.backward(torch.tensor(g))
     oracle = [a.detach().numpy() for a in (ty, tx.grad, tw.grad, tb.grad)]
-    tol = dict(rtol=2e-4, atol=2e-4) if dtype == numpy.float32 else dict(rtol=1e-10, atol=1e-10)
-    for mine, ref, torch_value in zip(native, reference, oracle):
-        assert mine.dtype == dtype
-        numpy.testing.assert_allclose(mine, ref, **tol)
-        numpy.testing.assert_allclose(mine, torch_value, **tol)
+    assert_three_way(native, reference, oracle, dtype, 2e-4, 1e-10)
 
 
 def test_float32_statistics_with_a_large_mean(calls):
@@ -196,8 +193,4 @@ def test_weight_per_l_matches_numpy_and_torch(calls, numpy_only, monkeypatch, na
     numpy_only()
     reference = grads(ember, lambda a, rg=True: ember.tensor(a, requires_grad=rg))
     oracle = grads(torch, lambda a, rg=True: torch.tensor(a, requires_grad=rg))
-    tol = dict(rtol=2e-4, atol=2e-4) if dtype == numpy.float32 else dict(rtol=1e-10, atol=1e-10)
-    for mine, ref, expected in zip(native, reference, oracle):
-        assert mine.dtype == dtype
-        numpy.testing.assert_allclose(mine, ref, **tol)
-        numpy.testing.assert_allclose(mine, expected, **tol)
+    assert_three_way(native, reference, oracle, dtype, 2e-4, 1e-10)

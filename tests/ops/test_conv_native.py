@@ -13,6 +13,7 @@ import torch
 import ember
 import ember.nn.functional as F
 from ember.ops import _conv_native
+from tests.native_check import assert_three_way
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
                                 reason="no C compiler: ember uses its NumPy paths")
@@ -91,11 +92,7 @@ def test_native_matches_python_path_and_torch(calls, monkeypatch, case, dtype, p
     ty = _torch_conv(*tensors, padding, dilation)
     ty.backward(torch.tensor(g))
     oracle = [ty.detach().numpy()] + [t.grad.numpy() for t in tensors if t is not None]
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == numpy.float32 else dict(rtol=1e-11, atol=1e-11)
-    for mine, ref, expected in zip(native, python, oracle):
-        assert mine.dtype == dtype
-        numpy.testing.assert_allclose(mine, ref, **tol)
-        numpy.testing.assert_allclose(mine, expected, **tol)
+    assert_three_way(native, python, oracle, dtype, 1e-4, 1e-11)
 
 
 def test_weight_gradient_alone_and_input_gradient_alone(calls):

@@ -70,34 +70,24 @@ static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, cons
                g->ldc);
 }
 
-/* [lo, hi) of `total` for part p: equal shares, rounded to `unit` except the last. */
-static void share(int64_t total, int64_t unit, int64_t parts, int64_t p, int64_t *lo,
-                  int64_t *hi)
-{
-    int64_t units = (total + unit - 1) / unit;
-    int64_t a = units * p / parts * unit, b = units * (p + 1) / parts * unit;
-    *lo = a < total ? a : total;
-    *hi = b < total ? b : total;
-}
-
 static void gemm_part(void *arg, int64_t p)
 {
     const struct gemm *g = arg;
     int64_t lo, hi, size = g->f64 ? 8 : 4;
     if (g->by == 0) {
-        share(g->batch, 1, g->parts, p, &lo, &hi);
+        ember_share(g->batch, 1, g->parts, p, &lo, &hi);
         for (int64_t i = lo; i < hi; i++) {
             int64_t o = i / g->inner, j = i % g->inner;
             call(g, g->m, g->n, g->a + o * g->sa[0] + j * g->sa[1],
                  g->b + o * g->sb[0] + j * g->sb[1], g->c + o * g->sc[0] + j * g->sc[1]);
         }
     } else if (g->by == 1) {                     /* rows lo..hi of C: rows of op(A) */
-        share(g->m, 1, g->parts, p, &lo, &hi);
+        ember_share(g->m, 1, g->parts, p, &lo, &hi);
         if (hi > lo)
             call(g, hi - lo, g->n, g->a + lo * size * (g->ta ? 1 : g->lda), g->b,
                  g->c + lo * size * g->ldc);
     } else {                                     /* columns lo..hi of C: columns of op(B) */
-        share(g->n, 16, g->parts, p, &lo, &hi);
+        ember_share(g->n, 16, g->parts, p, &lo, &hi);
         if (hi > lo)
             call(g, g->m, hi - lo, g->a, g->b + lo * size * (g->tb ? g->ldb : 1),
                  g->c + lo * size);

@@ -23,6 +23,18 @@ typedef void (*dgemm_ilp64_fn)(int, int, int, int64_t, int64_t, int64_t, double,
 typedef void (*dgemm_lp64_fn)(int, int, int, int, int, int, double, const double *, int,
                               const double *, int, double, double *, int);
 
+/* [lo, hi) of `total` items for part p of `parts`: equal shares in whole multiples of `unit`
+ * (a cache line of elements, say, so no two parts write one line), the last one cut at
+ * `total`. */
+static inline void ember_share(int64_t total, int64_t unit, int64_t parts, int64_t p,
+                               int64_t *lo, int64_t *hi)
+{
+    int64_t units = (total + unit - 1) / unit;
+    int64_t a = units * p / parts * unit, b = units * (p + 1) / parts * unit;
+    *lo = a < total ? a : total;
+    *hi = b < total ? b : total;
+}
+
 /* NumPy's cblas_sgemm (f64 = 0) or cblas_dgemm (f64 = 1), by address. */
 struct ember_blas {
     const void *fn;

@@ -39,10 +39,8 @@ struct relu_call {
 static void relu_part(void *arg, int64_t p)
 {
     const struct relu_call *c = arg;
-    int64_t blocks = (c->n + 63) / 64;
-    int64_t lo = blocks * p / c->parts * 64, hi = blocks * (p + 1) / c->parts * 64;
-    if (hi > c->n)
-        hi = c->n;
+    int64_t lo, hi;
+    ember_share(c->n, 64, c->parts, p, &lo, &hi);
     if (c->f64)
         RELU_LOOPS(double);
     else

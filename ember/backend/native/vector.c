@@ -36,10 +36,8 @@ struct axpby_call {
 static void axpby_part(void *arg, int64_t p)
 {
     const struct axpby_call *c = arg;
-    int64_t blocks = (c->n + 15) / 16;
-    int64_t lo = blocks * p / c->parts * 16, hi = blocks * (p + 1) / c->parts * 16;
-    if (hi > c->n)
-        hi = c->n;
+    int64_t lo, hi;
+    ember_share(c->n, 16, c->parts, p, &lo, &hi);
     if (c->f64)
         AXPBY_LOOPS(double);
     else
@@ -85,10 +83,8 @@ struct adam_call {
 static void adam_part(void *arg, int64_t part)
 {
     const struct adam_call *c = arg;
-    int64_t blocks = (c->n + 15) / 16;
-    int64_t lo = blocks * part / c->parts * 16, hi = blocks * (part + 1) / c->parts * 16;
-    if (hi > c->n)
-        hi = c->n;
+    int64_t lo, hi;
+    ember_share(c->n, 16, c->parts, part, &lo, &hi);
     if (c->f64)
         ADAM_LOOP(double, __builtin_sqrt);
     else
