@@ -171,7 +171,7 @@ class ReLU(Function):
             return y
         if not (ctx._record and x.dtype.kind == "f"):
             return _relu_numpy(x)
-        lib = _relu_native.library(x)
+        lib = _relu_native.library(x) if x.size >= _relu_native._MIN_SIZE else None
         if lib is not None:
             y, mask = _relu_native.forward(lib, x)
         elif x.size > _CHUNK and x.flags.c_contiguous:
@@ -188,8 +188,10 @@ class ReLU(Function):
         (mask,) = ctx.saved_arrays  # not y <= 0: relu'(0) = 0, and 1 at NaN, as PyTorch's
         if not _common._State.enabled:  # no graph to record: one array product (Mul.backward)
             g = gy._data
-            same = g.shape == mask.shape and mask.flags.c_contiguous  # one element order
-            lib = _relu_native.library(g) if same else None
+            lib = None
+            if g.size >= _relu_native._MIN_SIZE and g.shape == mask.shape \
+                    and mask.flags.c_contiguous:  # one element order
+                lib = _relu_native.library(g)
             if lib is not None:
                 return _common.constant(_relu_native.backward(lib, g, mask))
             return _common.constant(g * mask)
