@@ -64,8 +64,13 @@ def rows(found, src, plan, width, kl, ones, wm, cout, stacked, out=None, x=None,
     margin, length, copies, lead = plan
     xl = xlead
     threads._blas_single()  # each part's products run on its own thread (backend/gemm.py)
-    lib.ember_conv_rows(fn, ilp64, src.dtype.char == "d", n, parts(n), src.ctypes.data, cs, sp,
+    failed = lib.ember_conv_rows(fn, ilp64, src.dtype.char == "d", n, parts(n), src.ctypes.data, cs, sp,
                         length, margin, width, kl, ones, copies.ctypes.data, len(lead),
                         lead.ctypes.data, _address(wm), cout, stacked, _address(out), None,
                         _address(x), 0 if x is None else x.shape[1], xones, _address(xl),
                         _address(gw))
+    if failed:
+        raise MemoryError(
+            f"conv: no memory for the native convolution's work space ({cs} channels of "
+            f"{length} values per sample and thread); use smaller inputs or fewer threads "
+            "(ember.set_num_threads)")

@@ -68,7 +68,7 @@ _SIGNATURES = {
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),
 }
-_RESULTS = {"ember_pool_workers": _I64}
+_RESULTS = {"ember_pool_workers": _I64, "ember_conv_rows": _I64}
 
 _LOCK = threading.Lock()
 _STATE = {}  # "lib": CDLL or None, "reason": why None

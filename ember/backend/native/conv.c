@@ -40,6 +40,7 @@ struct conv {
     int64_t cx, xones;
     const int64_t *xlead;        /* k0 shifts of X's copies */
     char *gw;                    /* parts x (cs * kl, cx * k0 + xones), zeroed by the caller */
+    int failed;                  /* set by a part that could not get its work space */
 };
 
 static __thread char *buffer;
@@ -183,8 +184,10 @@ static void conv_part(void *arg, int64_t part)
     size_t p_size = c->out && c->stacked && c->k0 > 1 ? c->k0 * c->co * c->length * es : 0;
     size_t x_size = c->x ? x_rows * c->sp * es : 0;
     char *t = scratch(t_size + p_size + x_size);
-    if (t == NULL)
-        abort();  /* out of memory for a few MB of work space: nothing sensible to return */
+    if (t == NULL) {  /* out of memory: the caller raises MemoryError */
+        __atomic_store_n(&((struct conv *)arg)->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
     char *p = t + t_size, *xm = p + p_size;
     char *gw = c->gw ? c->gw + part * c->cs * c->kl * x_rows * es : NULL;
     for (int64_t b = lo; b < hi; b++) {
@@ -199,8 +202,9 @@ static void conv_part(void *arg, int64_t part)
     }
 }
 
-/* See the comment at the top and struct conv for the arguments. */
-void ember_conv_rows(const void *fn, int64_t ilp64, int64_t f64, int64_t n, int64_t parts,
+/* See the comment at the top and struct conv for the arguments. Returns 0, or 1 when a
+ * thread could not allocate its work space (the outputs are then incomplete). */
+int64_t ember_conv_rows(const void *fn, int64_t ilp64, int64_t f64, int64_t n, int64_t parts,
                      const void *src, int64_t cs, int64_t sp, int64_t length, int64_t margin,
                      int64_t width, int64_t kl, int64_t ones, const int64_t *copies, int64_t k0,
                      const int64_t *lead, const void *w, int64_t co, int64_t stacked, void *out,
@@ -209,9 +213,10 @@ void ember_conv_rows(const void *fn, int64_t ilp64, int64_t f64, int64_t n, int6
 {
     struct conv c = {{fn, ilp64, f64}, f64 ? 8 : 4, n, parts, src, cs, sp, length, margin,
                      width, kl, ones, copies, k0, lead, w, co, stacked, out, bias, x, cx,
-                     xones, xlead, gw};
+                     xones, xlead, gw, 0};
     if (c.parts > n)
         c.parts = n;
     if (c.parts > 0)
         ember_parallel(conv_part, &c, c.parts);
+    return __atomic_load_n(&c.failed, __ATOMIC_RELAXED);
 }
