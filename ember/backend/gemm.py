@@ -141,7 +141,9 @@ def matmul(a, b, out=None):
 
 def _fallback(a, b, out):
     if threads._single and a.ndim >= 2 and b.ndim >= 2:
-        threads.before_product(2.0 * a.size * b.shape[-1])
+        flops = 2.0 * a.size * b.shape[-1]
+        if flops >= threads._ALL_THREADS_FLOPS:  # the common small product skips the call
+            threads.before_product(flops)
     if out is None:
         return a @ b
     return numpy.matmul(a, b, out=out)
