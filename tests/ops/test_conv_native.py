@@ -177,3 +177,25 @@ def test_out_of_memory_for_the_work_space_raises_memory_error():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "native convolution's work space" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_transposed_conv_takes_the_native_path(calls, dtype):
+    """conv_transpose2d with stride 1 is the 'same' conv's input gradient plus a bias per
+    output channel: the native call with T's row of ones; its gradients are native convs."""
+    rng = numpy.random.default_rng(9)
+    x = rng.standard_normal((3, 20, 9, 7)).astype(dtype)
+    w = (rng.standard_normal((20, 24, 3, 3)) * 0.2).astype(dtype)
+    b = rng.standard_normal(24).astype(dtype)
+    tensors = [ember.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.conv_transpose2d(*tensors, padding=1)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(ember.tensor(g))
+    assert len(calls) == 3
+    oracle = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = torch.nn.functional.conv_transpose2d(*oracle, padding=1)
+    ty.backward(torch.tensor(g))
+    tol = 1e-4 if dtype == numpy.float32 else 1e-10
+    for mine, expected in zip([y.detach()] + [t.grad for t in tensors],
+                              [ty.detach()] + [t.grad for t in oracle]):
+        numpy.testing.assert_allclose(mine.numpy(), expected.numpy(), rtol=tol, atol=tol)
