@@ -21,9 +21,9 @@ is not differentiable, so when grad mode is on during backward (``create_graph=T
 time) from the saved, graph-linked inputs and differentiates that instead: double backward
 costs the slow path only when asked for.
 
-The LSTM's loops of a float32 layer without projection run in C when ember's native kernels
-are built (``ember/ops/_lstm_native.py``), on the same buffers; the NumPy loops below are the
-rest, and the reference the native ones are tested against.
+The LSTM's and GRU's loops of a float32 layer (LSTM: without projection) run in C when ember's
+native kernels are built (``ember/ops/_lstm_native.py``), on the same buffers; the NumPy loops
+below are the rest, and the reference the native ones are tested against.
 """
 
 from ember import creation
@@ -364,6 +364,10 @@ def _gru_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, plan):
     h_lin = xp.empty((plan.n, hidden), dtype=dt)  # W_hn h + b_hn, which the reset gate scales
     hist = _history(xp, h0, plan, hidden, dt)
     mm = xp.empty((plan.batch, 3 * hidden), dtype=dt)
+    found = _lstm_native.kernels(xp, w_hr, xg, w_hh)
+    if found is not None:
+        _lstm_native.gru_forward(found, plan, pre, h0, b_hn, w_t, hist, h_lin, mm)
+        return (_gather(xp, hist, plan, 1), hist[-1].copy()), (pre, h_lin, hist)
     rn = xp.empty((plan.batch, hidden), dtype=dt)
     with _blas_one_thread(xp):
         for k, r, b in plan.steps:
@@ -407,9 +411,29 @@ def _gru_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
     dr_fac = h_lin * rg * (1 - rg)
     d_x = xp.empty_like(gates)
     d_hh = xp.empty_like(gates)
-    dh = g_h.copy()
+    dh = g_h.astype(gates.dtype, order="C")  # a copy: the loops update it in place
     mm = xp.empty_like(dh)
     g_out = _nonzero_or_none(g_out)
+    found = _lstm_native.kernels(xp, w_hr, gates, w_hh, g_out)
+    if found is not None:
+        _lstm_native.gru_backward(found, plan, w_hh, g_out, dh, gates, (dn_fac, dz_fac, dr_fac),
+                                  d_x, d_hh, need["h0"])
+    else:
+        _gru_numpy_back_loop(xp, plan, w_hh, g_out, dh, mm, gates, dn_fac, dz_fac, dr_fac, d_x,
+                             d_hh, hidden)
+    d_x[:, :2 * hidden] = d_hh[:, :2 * hidden]  # r and z: the same on both sides
+    grads = {"xg": d_x, "h0": dh}
+    if need["w_hh"]:
+        grads["w_hh"] = gemm.matmul(d_hh.T, h_prev)
+    if need["b_hh"]:
+        grads["b_hh"] = _column_sums(xp, d_hh)
+    return grads
+
+
+def _gru_numpy_back_loop(xp, plan, w_hh, g_out, dh, mm, gates, dn_fac, dz_fac, dr_fac, d_x,
+                         d_hh, hidden):
+    r_, z_, n_ = slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, 3 * hidden)
+    rg, zg = gates[:, r_], gates[:, z_]
     with _blas_one_thread(xp):
         for k, r, b in reversed(plan.steps):
             dht = dh[:b]
@@ -425,13 +449,6 @@ def _gru_backward(xp, plan, work, w_hh, w_hr, g_out, g_h, g_c, need):
             m = mm[:b]
             xp.matmul(dhh, w_hh, out=m)
             dht += m
-    d_x[:, :2 * hidden] = d_hh[:, :2 * hidden]  # r and z: the same on both sides
-    grads = {"xg": d_x, "h0": dh}
-    if need["w_hh"]:
-        grads["w_hh"] = gemm.matmul(d_hh.T, h_prev)
-    if need["b_hh"]:
-        grads["b_hh"] = _column_sums(xp, d_hh)
-    return grads
 
 
 # ---- Elman RNN ---------------------------------------------------------------------------------

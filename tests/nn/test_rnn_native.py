@@ -167,3 +167,78 @@ def test_mixed_dtypes_keep_the_numpy_loops(calls):
                                     None, None, "LSTM")
     assert calls["forward"] == 1
     numpy.testing.assert_allclose(mixed.numpy(), same.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _run_gru(layer, x, h0, grad_x, grad_h, use, packed_lengths=None):
+    """_run for a GRU (one state): outputs and gradients of one forward+backward."""
+    e_x = ember.tensor(x, requires_grad=grad_x)
+    e_h = ember.tensor(h0, requires_grad=grad_h) if h0 is not None else None
+    inp = e_x
+    if packed_lengths is not None:
+        inp = e_rnn.pack_padded_sequence(e_x, packed_lengths, enforce_sorted=False)
+    out, h = layer(inp, e_h) if e_h is not None else layer(inp)
+    if packed_lengths is not None:
+        out, _ = e_rnn.pad_packed_sequence(out)
+    rng = numpy.random.default_rng(3)
+    parts = {"out": out, "h": h}
+    loss = sum((parts[k] * ember.tensor(rng.standard_normal(tuple(parts[k].shape)),
+                                        dtype=ember.float32)).sum() for k in use)
+    loss.backward()
+    grads = [t.grad for t in [e_x, e_h] if t is not None] + [p.grad for p in layer.parameters()]
+    results = [out, h] + [g for g in grads if g is not None]
+    layer.zero_grad()
+    return [r.detach().numpy() for r in results]
+
+
+@pytest.mark.parametrize("use", [("out",), ("h",), ("out", "h")])
+@pytest.mark.parametrize("grad_x, grad_h", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("hidden", [10, 32])  # 32: 3H = 96, the kernels' own products
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_native_gru_loops_match_numpy_loops(monkeypatch, use, grad_x, grad_h, packed, hidden,
+                                            parts, bias):
+    monkeypatch.setattr(_lstm_native, "_parts", lambda batch: min(parts, batch))
+    seen = []
+    for name in ("gru_forward", "gru_backward"):
+        real = getattr(_lstm_native, name)
+        monkeypatch.setattr(_lstm_native, name,
+                            lambda *a, real=real, name=name: seen.append(name) or real(*a))
+    ember.manual_seed(4)
+    layer = nn.GRU(6, hidden, num_layers=2, bidirectional=True, bias=bias)
+    rng = numpy.random.default_rng(5)
+    x = (2 * rng.standard_normal((8, 11, 6))).astype(numpy.float32)
+    h0 = rng.standard_normal((4, 11, hidden)).astype(numpy.float32) if grad_h else None
+    lengths = [8, 3, 5, 8, 1, 2, 7, 6, 4, 8, 2] if packed else None
+    native = _run_gru(layer, x, h0, grad_x, grad_h, use, lengths)
+    assert seen.count("gru_forward") == 4 and seen.count("gru_backward") == 4
+    monkeypatch.setattr(_lstm_native, "kernels", lambda *args: None)
+    reference = _run_gru(layer, x, h0, grad_x, grad_h, use, lengths)
+    assert len(native) == len(reference)
+    for a, b in zip(native, reference):
+        numpy.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_native_gru_matches_torch():
+    """A float32 GRU on the native loops against PyTorch with copied weights."""
+    ember.manual_seed(6)
+    layer = nn.GRU(5, 32, batch_first=True)
+    t_layer = torch.nn.GRU(5, 32, batch_first=True)
+    with torch.no_grad():
+        for (name, p), tp in zip(layer.named_parameters(), t_layer.parameters()):
+            tp.copy_(torch.from_numpy(p.detach().numpy()))
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((4, 9, 5)).astype(numpy.float32)
+    h0 = rng.standard_normal((1, 4, 32)).astype(numpy.float32)
+    g = rng.standard_normal((4, 9, 32)).astype(numpy.float32)
+    e_x, e_h = ember.tensor(x, requires_grad=True), ember.tensor(h0, requires_grad=True)
+    out, h = layer(e_x, e_h)
+    (out * ember.tensor(g)).sum().backward()
+    t_x, t_h = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    t_out, t_hn = t_layer(t_x, t_h)
+    (t_out * torch.tensor(g)).sum().backward()
+    pairs = [(out.detach(), t_out.detach()), (h.detach(), t_hn.detach()), (e_x.grad, t_x.grad),
+             (e_h.grad, t_h.grad)] + [(p.grad, tp.grad) for p, tp in
+                                      zip(layer.parameters(), t_layer.parameters())]
+    for mine, expected in pairs:
+        numpy.testing.assert_allclose(mine.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)

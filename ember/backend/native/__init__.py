@@ -48,6 +48,10 @@ _SIGNATURES = {
     + (_PTR,) * 7,
     "ember_lstm_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR) + (_I64,) * 4 + (_PTR,) * 10
     + (_I64, _I64),
+    "ember_gru_forward_f32": (_PTR, _I64, _I64, _PTR, _PTR, _I64, _I64, _I64) + (_PTR, _PTR)
+    + (_I64,) + (_PTR,) * 4,
+    "ember_gru_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR, _I64, _I64, _I64) + (_PTR,) * 10
+    + (_I64,),
     "ember_gemm": (_PTR,) + (_I64,) * 9 + (_PTR, _I64, _I64, _I64) * 3
     + (ctypes.c_double, ctypes.c_double, _I64, _I64),
     "ember_axpby": (_I64, _I64, _I64, ctypes.c_double, _PTR, ctypes.c_double, _PTR, _I64),

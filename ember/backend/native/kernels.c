@@ -342,6 +342,107 @@ static void lstm_backward(const void *sgemm, int64_t ilp64, int64_t steps,
     }
 }
 
+/* ---- GRU ----------------------------------------------------------------------------------
+ *
+ * The loops of rnn.py's _gru_forward / _gru_backward on the same buffers. ``pre`` (N, 3H) holds
+ * per row the r and z pre-activations halved (so sigmoid(2v) = 0.5 tanh(v) + 0.5) and the n
+ * input part, and becomes the activated r, z, n; ``h_lin`` (N, H) keeps W_hn h + b_hn (the
+ * part the reset gate scales). ``mm`` (b, 3H) is the step's h_prev @ W^T (r, z columns of W
+ * halved), ``b_hn`` (H) the n part of b_hh (zeros when there is none). */
+static void gru_step(int64_t b, int64_t H, float *RESTRICT pre, const float *RESTRICT mm,
+                     const float *RESTRICT b_hn, const float *RESTRICT h_prev,
+                     float *RESTRICT h_lin, float *RESTRICT h_new)
+{
+    const int64_t G = 3 * H;
+    for (int64_t j = 0; j < b; j++) {
+        float *RESTRICT p = pre + j * G;
+        const float *RESTRICT q = mm + j * G;
+        for (int64_t u = 0; u < 2 * H; u++)
+            p[u] = tanh_f32(p[u] + q[u]) * 0.5f + 0.5f;
+        const float *RESTRICT hp = h_prev + j * H;
+        float *RESTRICT hl = h_lin + j * H;
+        float *RESTRICT hn = h_new + j * H;
+        for (int64_t u = 0; u < H; u++) {
+            float lin = q[2 * H + u] + b_hn[u];
+            float n = tanh_f32(p[2 * H + u] + p[u] * lin);
+            hl[u] = lin;
+            p[2 * H + u] = n;
+            hn[u] = (hp[u] - n) * p[H + u] + n;
+        }
+    }
+}
+
+static void gru_forward(const void *sgemm, int64_t ilp64, int64_t steps, const int64_t *sizes,
+                        const int64_t *rows, int64_t lo, int64_t hi, int64_t batch, int64_t H,
+                        const float *w_t, float *pre, int64_t h0_given, const float *b_hn,
+                        float *hist, float *h_lin, float *scratch)
+{
+    const int64_t G = 3 * H, slot = batch * H;
+    for (int64_t k = 0; k < steps; k++) {
+        int64_t b = sizes[k] < hi ? sizes[k] : hi;
+        float *h_prev = hist + k * slot, *h_next = h_prev + slot;
+        if (b > lo) {
+            int64_t m = b - lo, r0 = rows[k] + lo;
+            float *mm = scratch + lo * G;
+            if (k > 0 || h0_given)
+                gemm_nn(sgemm, ilp64, m, G, H, h_prev + lo * H, H, w_t, G, mm, G);
+            else
+                memset(mm, 0, (size_t)(m * G) * sizeof(float));
+            gru_step(m, H, pre + r0 * G, mm, b_hn, h_prev + lo * H, h_lin + r0 * H,
+                     h_next + lo * H);
+        }
+        int64_t keep = b > lo ? b : lo;  /* rows whose sequence has ended keep their state */
+        if (keep < hi)
+            memcpy(h_next + keep * H, h_prev + keep * H, (size_t)((hi - keep) * H) * sizeof(float));
+    }
+}
+
+/* The backward time loop, last step first, with the NumPy path's factors (N, H) computed
+ * beforehand: dn = (1 - z)(1 - n^2), dz = (h_prev - n) z (1 - z), dr = h_lin r (1 - r).
+ * Per step: dh += g_out; d_x[n] = dh dn; d_hh[z] = dh dz; d_hh[r] = d_x[n] dr; d_hh[n] =
+ * d_x[n] r; dh = dh z + d_hh @ w_hh (the product skipped at step 0 unless ``need_h0``). */
+static void gru_backward(const void *sgemm, int64_t ilp64, int64_t steps, const int64_t *sizes,
+                         const int64_t *rows, int64_t lo, int64_t hi, int64_t H,
+                         const float *w_hh, const float *g_out, float *dh, const float *gates,
+                         const float *dn_fac, const float *dz_fac, const float *dr_fac,
+                         float *d_x, float *d_hh, float *scratch, int64_t need_h0)
+{
+    const int64_t G = 3 * H;
+    for (int64_t k = steps - 1; k >= 0; k--) {
+        int64_t b = sizes[k] < hi ? sizes[k] : hi;
+        if (b <= lo)
+            continue;
+        int64_t m = b - lo, r0 = rows[k] + lo;
+        for (int64_t j = 0; j < m; j++) {
+            int64_t row = r0 + j;
+            float *RESTRICT d = dh + (lo + j) * H;
+            const float *RESTRICT go = g_out ? g_out + row * H : NULL;
+            const float *RESTRICT g = gates + row * G;
+            const float *RESTRICT fn = dn_fac + row * H, *RESTRICT fz = dz_fac + row * H;
+            const float *RESTRICT fr = dr_fac + row * H;
+            float *RESTRICT dx = d_x + row * G, *RESTRICT dhh = d_hh + row * G;
+            if (go)
+                for (int64_t u = 0; u < H; u++)
+                    d[u] += go[u];
+            for (int64_t u = 0; u < H; u++) {
+                float dan = d[u] * fn[u];
+                dx[2 * H + u] = dan;
+                dhh[H + u] = d[u] * fz[u];
+                dhh[u] = dan * fr[u];
+                dhh[2 * H + u] = dan * g[u];
+                d[u] *= g[H + u];
+            }
+        }
+        if (k > 0 || need_h0) {
+            float *mm = scratch + lo * H;
+            gemm_nn(sgemm, ilp64, m, H, G, d_hh + r0 * G, G, w_hh, H, mm, H);
+            float *RESTRICT d = dh + lo * H;
+            for (int64_t i = 0; i < m * H; i++)
+                d[i] += mm[i];
+        }
+    }
+}
+
 /* ---- the loops over row ranges on ember's pool ---------------------------------------------
  *
  * Rows of an LSTM never mix, so ``parts`` row ranges of the batch run side by side on ember's
@@ -409,4 +510,58 @@ void ember_lstm_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
     c.gates = gates, c.ig = ig, c.tanh_c = tanh_c, c.hist_h = hist_h, c.hist_c = hist_c;
     c.dh = dh, c.dc = dc, c.d_gates = d_gates;
     ember_parallel(lstm_backward_part, &c, parts);
+}
+
+/* ---- GRU on the pool: the same row ranges as the LSTM's ---------------------------------- */
+struct gru_call {
+    const void *sgemm;
+    int64_t ilp64, steps, parts, batch, H, flag;
+    const int64_t *sizes, *rows;
+    const float *w, *b_hn, *g_out, *gates, *dn, *dz, *dr;
+    float *pre, *hist, *h_lin, *scratch, *dh, *d_x, *d_hh;
+};
+
+static void gru_forward_part(void *arg, int64_t part)
+{
+    const struct gru_call *c = arg;
+    int64_t lo = c->batch * part / c->parts, hi = c->batch * (part + 1) / c->parts;
+    gru_forward(c->sgemm, c->ilp64, c->steps, c->sizes, c->rows, lo, hi, c->batch, c->H, c->w,
+                c->pre, c->flag, c->b_hn, c->hist, c->h_lin, c->scratch);
+}
+
+static void gru_backward_part(void *arg, int64_t part)
+{
+    const struct gru_call *c = arg;
+    int64_t lo = c->batch * part / c->parts, hi = c->batch * (part + 1) / c->parts;
+    gru_backward(c->sgemm, c->ilp64, c->steps, c->sizes, c->rows, lo, hi, c->H, c->w,
+                 c->g_out, c->dh, c->gates, c->dn, c->dz, c->dr, c->d_x, c->d_hh, c->scratch,
+                 c->flag);
+}
+
+/* rnn.py's GRU forward loop (see gru_step): ``pre`` (N, 3H) in place, ``hist`` (steps + 1,
+ * batch, H) with slot 0 filled, ``h_lin`` (N, H), ``scratch`` (batch, 3H). */
+void ember_gru_forward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                           const int64_t *sizes, const int64_t *rows, int64_t parts,
+                           int64_t batch, int64_t H, const float *w_t, float *pre,
+                           int64_t h0_given, const float *b_hn, float *hist, float *h_lin,
+                           float *scratch)
+{
+    struct gru_call c = {sgemm, ilp64, steps, parts, batch, H, h0_given, sizes, rows, w_t, b_hn};
+    c.pre = pre, c.hist = hist, c.h_lin = h_lin, c.scratch = scratch;
+    ember_parallel(gru_forward_part, &c, parts);
+}
+
+/* rnn.py's GRU backward loop (see gru_backward): fills ``d_x`` (its n part) and ``d_hh`` (N,
+ * 3H), leaves the initial state's gradient in ``dh`` (batch, H); ``scratch`` (batch, H). */
+void ember_gru_backward_f32(const void *sgemm, int64_t ilp64, int64_t steps,
+                            const int64_t *sizes, const int64_t *rows, int64_t parts,
+                            int64_t batch, int64_t H, const float *w_hh, const float *g_out,
+                            float *dh, const float *gates, const float *dn_fac,
+                            const float *dz_fac, const float *dr_fac, float *d_x, float *d_hh,
+                            float *scratch, int64_t need_h0)
+{
+    struct gru_call c = {sgemm, ilp64, steps, parts, batch, H, need_h0, sizes, rows, w_hh, NULL,
+                         g_out, gates, dn_fac, dz_fac, dr_fac};
+    c.dh = dh, c.d_x = d_x, c.d_hh = d_hh, c.scratch = scratch;
+    ember_parallel(gru_backward_part, &c, parts);
 }
