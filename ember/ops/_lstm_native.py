@@ -37,7 +37,7 @@ import numpy
 
 from ember.backend import gemm, threads
 
-__all__ = ["kernels", "forward", "backward"]
+__all__ = ["kernels", "forward", "backward", "gru_forward", "gru_backward"]
 
 _MIN_ROWS = 8  # the register-tiled product's row block
 def kernels(xp, w_hr, *arrays):

@@ -13,7 +13,9 @@ native path makes two trips each way, split by rows over ember's threads:
 
 The per-row results are merged into per-channel statistics here (A x C values, in float64:
 the rows' means and squared deviations combine exactly as in one two-pass computation). The
-same formulas as the NumPy path, so the results agree to rounding; sums run in float64.
+same formulas as the NumPy path, so the results agree to rounding; the statistics and the
+per-channel backward's sums run in float64, layer_norm's backward row sums in lanes of the
+array's dtype (as NumPy's einsum) added up in float64.
 
 NOTE (measured, ember issue 7, 2-core VM, W3's (32, 32, 32, 32) float32): the passes alone,
 caches flushed before each call, min/median of 15, one part -> two: statistics 0.92/1.16 ->
@@ -21,17 +23,17 @@ caches flushed before each call, min/median of 15, one part -> two: statistics 0
 0.69/0.85. Inside W3's training step on two threads (5 batch norms, per-Function
 timing of 15 steps): forward 15.7 -> 5.3-6.5 ms, backward 14.5 -> 5.7-7.8 ms; the step
 148 -> 135 ms median in 3 interleaved runs of 8 steps (with the native ReLU: 141 -> 129).
-W5's layer_norm ((1024, 128) rows, 4 calls a step, two threads): forward 1.83 -> 0.8-1.0 ms,
-backward 2.2 -> 1.5 ms a step; the backward kernel alone 179-204 us (PyTorch's whole
-fwd+bwd 260 us): its row sums and row update vectorize only as functions of their own
-(320 us inlined, norm.c).
+W5's layer_norm ((1024, 128) rows, 4 calls a step, two threads): forward 1.83 -> 0.6-1.0 ms,
+backward 2.2 -> 0.7-1.5 ms a step; the backward kernel alone 320 us with its loops inlined,
+179 us as functions of their own, 93-128 us with the row sums in vector types (norm.c;
+PyTorch's whole fwd+bwd 260 us).
 """
 
 import numpy
 
 from ember.ops import _native_passes
 
-__all__ = ["library", "statistics", "affine", "backward"]
+__all__ = ["library", "statistics", "affine", "backward", "l_affine", "l_backward"]
 
 # NOTE: a part of a split pass gets at least this many bytes of input (see the module NOTE).
 _PART_BYTES = 256 << 10
@@ -49,8 +51,11 @@ def _parts(x):
 
 
 def _rows(v, shape, dtype):
-    """A per-channel (1, C, 1) or per-row (A, C, 1) value as one contiguous value per row."""
+    """A per-channel (1, C, 1) or per-row (A, C, 1) value as one contiguous value per row
+    (None: zeros)."""
     a, c, _ = shape
+    if v is None:
+        return numpy.zeros(a * c, dtype=dtype)
     return numpy.ascontiguousarray(numpy.broadcast_to(v.reshape(-1, c), (a, c)), dtype=dtype)
 
 
@@ -124,13 +129,6 @@ def backward(lib, g, x, k, mu, rstd, batch, per_channel, need_x, need_sums):
     return gx, sgxhat, sg
 
 
-def _flat(v, rows, dtype):
-    """A per-row value (or None: zeros) as ``rows`` contiguous values of ``dtype``."""
-    if v is None:
-        return numpy.zeros(rows, dtype=dtype)
-    return numpy.ascontiguousarray(v.reshape(rows), dtype=dtype)
-
-
 def _param(p, dtype):
     return None if p is None else numpy.ascontiguousarray(p.reshape(-1), dtype=dtype)
 
@@ -140,7 +138,7 @@ def l_affine(lib, x, w, b, mu, rstd):
     statistics per row (``mu`` None: no centring), ``w``/``b`` per L or None."""
     rows, n = x.shape[0] * x.shape[1], x.shape[2]
     dtype = x.dtype
-    mu, rstd = _flat(mu, rows, dtype), _flat(rstd, rows, dtype)  # held for the call
+    mu, rstd = _rows(mu, x.shape, dtype), _rows(rstd, x.shape, dtype)  # held for the call
     w, b = _param(w, dtype), _param(b, dtype)
     y = numpy.empty_like(x)
     lib.ember_norm_l_affine(dtype.char == "d", rows, n, x.ctypes.data, mu.ctypes.data,
@@ -155,7 +153,7 @@ def l_backward(lib, g, x, w, mu, rstd, center, need_x, need_w, need_b):
     rows, n = x.shape[0] * x.shape[1], x.shape[2]
     dtype = x.dtype
     parts = _parts(x)
-    mu, rstd = _flat(mu, rows, dtype), _flat(rstd, rows, dtype)
+    mu, rstd = _rows(mu, x.shape, dtype), _rows(rstd, x.shape, dtype)
     wv = numpy.ones(n, dtype) if w is None else _param(w, dtype)
     gx = numpy.empty_like(x)  # the kernel writes all three (branch-free loops)
     gw = numpy.zeros((parts, n), dtype)
