@@ -213,8 +213,10 @@ def test_what_stays_with_numpy(monkeypatch, native_calls):
         numpy.testing.assert_allclose(gemm.matmul(a, a, out=out[::-1]), a @ a, rtol=1e-5)
         assert native_calls == []
         ember.set_num_threads(1)
-        gemm.matmul(a, a)                                                   # one thread
+        gemm.matmul(a.astype(numpy.float64), a.astype(numpy.float64))     # one thread
         assert native_calls == []
+        gemm.matmul(a, a)    # float32 on one thread: ember's own kernel when built (sgemm.c)
+        assert len(native_calls) == gemm._own(a.dtype)
     finally:
         ember.set_num_threads(threads._default_count())
 

@@ -5,11 +5,14 @@ its idle worker then busy-waits ~0.1 s on that core; the same product cut into o
 the output per thread, each block one single-threaded ``cblas_sgemm`` call run side by side
 on ember's native pool (``native/pool.c``, ``native/gemm.c``), gains 1.6-2.2x. Once the
 pool has run a product, OpenBLAS stays on one thread (its own threads would only compete).
+On CPUs with AVX-512 the float32 blocks run on ember's own kernel (``native/sgemm.c``,
+1.0-1.15x PyTorch's MKL time on the benchmark MLP's products where OpenBLAS takes
+1.1-1.35x), on one thread too.
 
 ``matmul(a, b, out=None)`` is ``numpy.matmul`` for float32/float64 operands of at least two
-dims; it takes the native path when ember uses more than one thread, the native library is
-built, the product has at least ``SPLIT_FLOPS``, and every operand is a stack of row- or
-column-major matrices with uniform batch strides (any transposed view of a contiguous
+dims; it takes the native path when ember uses more than one thread (for float32 with
+ember's own kernel, one is enough), the native library is built, the product has at least
+``SPLIT_FLOPS``, and every operand is a stack of row- or column-major matrices with uniform batch strides (any transposed view of a contiguous
 array). Anything else, and CuPy arrays, go to the array library's own matmul.
 """
 
@@ -27,6 +30,7 @@ __all__ = ["matmul", "SPLIT_FLOPS"]
 SPLIT_FLOPS = 8e6
 
 _STATE = []  # [(library, sgemm, dgemm, ilp64)] once looked up; [None] when unavailable
+_OWN_SGEMM = []  # [True] when native/sgemm.c's AVX-512 kernel is built (float32 products)
 
 
 def native_kernels():
@@ -46,6 +50,7 @@ def native_kernels():
             address = ctypes.cast
             _STATE.append((lib, address(s[0], ctypes.c_void_p).value,
                            address(d[0], ctypes.c_void_p).value, int(s[1])))
+            _OWN_SGEMM.append(bool(lib.ember_sgemm_built()))
     return _STATE[0]
 
 
@@ -98,7 +103,8 @@ def matmul(a, b, out=None):
         return _fallback(a, b, out)
     m, k = a.shape[-2:]
     n = b.shape[-1]
-    if b.shape[-2] != k or min(m, n, k) < 2 or threads.get_num_threads() < 2 or \
+    parts = threads.get_num_threads()
+    if b.shape[-2] != k or min(m, n, k) < 2 or (parts < 2 and not _own(a.dtype)) or \
             not (a.flags.aligned and b.flags.aligned) or getattr(threads._INSIDE, "active", False):
         return _fallback(a, b, out)
     batch_shape = a.shape[:-2] if a.ndim >= b.ndim else b.shape[:-2]
@@ -134,9 +140,13 @@ def matmul(a, b, out=None):
     f64 = a.dtype.char == "d"
     lib.ember_gemm(dgemm if f64 else sgemm, ilp64, f64, la[0], lb[0], m, n, k, outer, inner,
                    a.ctypes.data, la[1], *sa, b.ctypes.data, lb[1], *sb,
-                   out.ctypes.data, out.strides[-2] // a.itemsize, *sc, 1.0, 0.0,
-                   threads.get_num_threads(), 0)
+                   out.ctypes.data, out.strides[-2] // a.itemsize, *sc, 1.0, 0.0, parts, 0)
     return out
+
+
+def _own(dtype):
+    """Whether ember's own kernel runs products of this dtype (worth it on one thread too)."""
+    return dtype.char == "f" and bool(_OWN_SGEMM and _OWN_SGEMM[0])
 
 
 def _fallback(a, b, out):
