@@ -40,7 +40,7 @@ def _sgemm(lib, ta, tb, a_op, a_mem, lda, b_op, b_mem, ldb, c, ldc, alpha=1.0, b
     m, k = a_op.shape
     n = b_op.shape[1]
     return lib.ember_sgemm(ta, tb, m, n, k, alpha, a_mem.ctypes.data, lda, b_mem.ctypes.data,
-                           ldb, beta, c.ctypes.data, ldc)
+                           ldb, beta, c.ctypes.data, ldc, None)
 
 
 # m: 1, under one tile (12 rows), one tile, a tile and one, several + a remainder, over one
@@ -79,7 +79,7 @@ def test_empty_products_are_left_to_blas(lib):
     x = numpy.ones((4, 4), numpy.float32)
     for m, n, k in ((0, 4, 4), (4, 0, 4), (4, 4, 0)):
         assert lib.ember_sgemm(0, 0, m, n, k, 1.0, x.ctypes.data, 4, x.ctypes.data, 4, 0.0,
-                               x.ctypes.data, 4) == 2
+                               x.ctypes.data, 4, None) == 2
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3])
@@ -155,7 +155,7 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
         "hold.pop()\n"                                # but leave Python some
         "gemm.matmul(a, a, out=got)\n"
         "status = ember.backend.native.library().ember_sgemm(0, 0, 300, 300, 300, 1.0,"
-        " a.ctypes.data, 300, a.ctypes.data, 300, 0.0, got.ctypes.data, 300)\n"
+        " a.ctypes.data, 300, a.ctypes.data, 300, 0.0, got.ctypes.data, 300, None)\n"
         "del hold\n"
         "print(float(np.abs(got - a.astype(np.float64) @ a).max()), status)\n"
     )
@@ -167,3 +167,37 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
     err, status = done.stdout.split()
     assert float(err) < 1e-2
     assert status == "1"
+
+
+@pytest.mark.parametrize("m, n, k", [(13, 100, 40), (30, 70, 600), (128, 512, 784)])
+def test_bias_in_the_product_pass(lib, m, n, k):
+    """The bias added in the kernel's last pass: bit for bit the finished product plus the
+    bias (the same rounding), with and without K chunks and partial panels."""
+    rng = numpy.random.default_rng(13)
+    a_op, a_mem, lda = _operand(rng, m, k, 0, pad=0)
+    b_op, b_mem, ldb = _operand(rng, k, n, 1, pad=0)
+    bias = rng.standard_normal(n).astype(numpy.float32)
+    plain = numpy.empty((m, n), numpy.float32)
+    fused = numpy.empty((m, n), numpy.float32)
+    assert _sgemm(lib, 0, 1, a_op, a_mem, lda, b_op, b_mem, ldb, plain, n) == 0
+    assert lib.ember_sgemm(0, 1, m, n, k, 1.0, a_mem.ctypes.data, lda, b_mem.ctypes.data, ldb,
+                           0.0, fused.ctypes.data, n, bias.ctypes.data) == 0
+    numpy.testing.assert_array_equal(fused, plain + bias)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shape", [(4, 3, 5), (128, 96, 160), (2, 64, 40, 24)])
+def test_matmul_with_bias_on_every_path(dtype, shape):
+    """gemm.matmul(a, b, bias=v) on each path (NumPy for small products, the kernel, BLAS for
+    float64, a stack of matrices) equals a @ b + v."""
+    rng = numpy.random.default_rng(17)
+    a = rng.standard_normal(shape).astype(dtype)              # (..., m, k)
+    b = rng.standard_normal((shape[-1], 48)).astype(dtype)
+    v = rng.standard_normal(48).astype(dtype)
+    before = threads.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        got = gemm.matmul(a, b, bias=v)
+    finally:
+        ember.set_num_threads(before)
+    numpy.testing.assert_allclose(got, a @ b + v, rtol=1e-5, atol=1e-5)

@@ -17,6 +17,7 @@
  * width of the kernels.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "native.h"
@@ -31,6 +32,7 @@ struct gemm {
     int64_t lda, ldb, ldc;               /* leading dims, in elements */
     int64_t sa[2], sb[2], sc[2];         /* outer and inner batch strides, in bytes */
     double alpha, beta;
+    const char *bias;                    /* n values added to every row of C, or NULL */
     int64_t parts, by;                   /* by: 0 whole matrices, 1 rows, 2 columns */
 };
 
@@ -62,22 +64,41 @@ void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, i
  * before it computes (checks, packing), more than such a product itself. */
 #define SMALL_PRODUCT (1 << 19)
 
+/* c[i][j] += bias[j] for the m x n block at c, after a product that did not add it. */
+static void add_bias(const struct gemm *g, int64_t m, int64_t n, char *c, const char *bias)
+{
+    for (int64_t i = 0; i < m; i++)
+        if (g->f64) {
+            double *row = (double *)c + i * g->ldc;
+            for (int64_t j = 0; j < n; j++)
+                row[j] += ((const double *)bias)[j];
+        } else {
+            float *row = (float *)c + i * g->ldc;
+            for (int64_t j = 0; j < n; j++)
+                row[j] += ((const float *)bias)[j];
+        }
+}
+
+/* One block: m x n of C from a, b (bias: its n values, or NULL). */
 static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, const char *b,
-                 char *c)
+                 char *c, const char *bias)
 {
     if (!g->f64 && !g->tb && n % 32 == 0 && m * n * g->k <= SMALL_PRODUCT && g->alpha == 1.0
         && g->beta == 0.0) {
         ember_small_sgemm(g->ta, m, n, g->k, (const float *)a, g->lda, (const float *)b,
                           g->ldb, (float *)c, g->ldc);
-        return;
+    } else if (g->f64 || ember_sgemm(g->ta, g->tb, m, n, g->k, (float)g->alpha,
+                                     (const float *)a, g->lda, (const float *)b, g->ldb,
+                                     (float)g->beta, (float *)c, g->ldc,
+                                     (const float *)bias) != 0) {
+        struct ember_blas f = {g->fn, g->ilp64, g->f64};
+        ember_blas(&f, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
+                   g->ldc);
+    } else {
+        return;                                  /* ember_sgemm added the bias */
     }
-    if (!g->f64 && ember_sgemm(g->ta, g->tb, m, n, g->k, (float)g->alpha, (const float *)a,
-                               g->lda, (const float *)b, g->ldb, (float)g->beta, (float *)c,
-                               g->ldc) == 0)
-        return;
-    struct ember_blas f = {g->fn, g->ilp64, g->f64};
-    ember_blas(&f, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
-               g->ldc);
+    if (bias)
+        add_bias(g, m, n, c, bias);
 }
 
 static void gemm_part(void *arg, int64_t p)
@@ -89,34 +110,36 @@ static void gemm_part(void *arg, int64_t p)
         for (int64_t i = lo; i < hi; i++) {
             int64_t o = i / g->inner, j = i % g->inner;
             call(g, g->m, g->n, g->a + o * g->sa[0] + j * g->sa[1],
-                 g->b + o * g->sb[0] + j * g->sb[1], g->c + o * g->sc[0] + j * g->sc[1]);
+                 g->b + o * g->sb[0] + j * g->sb[1], g->c + o * g->sc[0] + j * g->sc[1],
+                 g->bias);
         }
     } else if (g->by == 1) {                     /* rows lo..hi of C: rows of op(A) */
         ember_share(g->m, 1, g->parts, p, &lo, &hi);
         if (hi > lo)
             call(g, hi - lo, g->n, g->a + lo * size * (g->ta ? 1 : g->lda), g->b,
-                 g->c + lo * size * g->ldc);
+                 g->c + lo * size * g->ldc, g->bias);
     } else {                                     /* columns lo..hi of C: columns of op(B) */
         ember_share(g->n, 16, g->parts, p, &lo, &hi);
         if (hi > lo)
             call(g, g->m, hi - lo, g->a, g->b + lo * size * (g->tb ? g->ldb : 1),
-                 g->c + lo * size);
+                 g->c + lo * size, g->bias ? g->bias + lo * size : NULL);
     }
 }
 
-/* C[o, i] = alpha op(A[o, i]) op(B[o, i]) + beta C[o, i] for o < outer, i < inner, row-major
- * matrices at the given byte strides (s*0 outer, s*1 inner), split `parts` ways (`by`: 1 or 2
- * forces rows or columns for one matrix, else chosen as above). */
+/* C[o, i] = alpha op(A[o, i]) op(B[o, i]) + beta C[o, i] (+ bias, n values, on every row
+ * unless NULL) for o < outer, i < inner, row-major matrices at the given byte strides (s*0
+ * outer, s*1 inner), split `parts` ways (`by`: 1 or 2 forces rows or columns for one matrix,
+ * else chosen as above). */
 void ember_gemm(const void *fn, int64_t ilp64, int64_t f64, int64_t ta, int64_t tb, int64_t m,
                 int64_t n, int64_t k, int64_t outer, int64_t inner,
                 const void *a, int64_t lda, int64_t sa0, int64_t sa1,
                 const void *b, int64_t ldb, int64_t sb0, int64_t sb1,
                 void *c, int64_t ldc, int64_t sc0, int64_t sc1,
-                double alpha, double beta, int64_t parts, int64_t by)
+                double alpha, double beta, const void *bias, int64_t parts, int64_t by)
 {
     int64_t batch = outer * inner;
     struct gemm g = {fn, ilp64, f64, ta, tb, m, n, k, batch, inner, a, b, c, lda, ldb, ldc,
-                     {sa0, sa1}, {sb0, sb1}, {sc0, sc1}, alpha, beta, parts, 0};
+                     {sa0, sa1}, {sb0, sb1}, {sc0, sc1}, alpha, beta, bias, parts, 0};
     if (batch >= parts)
         g.by = 0;
     else if (batch > 1)
