@@ -44,11 +44,13 @@ def _sgemm(lib, ta, tb, a_op, a_mem, lda, b_op, b_mem, ldb, c, ldc, alpha=1.0, b
 
 
 # m: 1, under one tile (12 rows), one tile, a tile and one, several + a remainder, over one
-# row block (768); n: under, at and over a 16-lane half and a 32-column panel; k: under and
-# over 16 (the transposes' block), one K chunk (256) and two unequal ones
+# row block (768); n: under, at and over a 16-lane half and a 32-column panel, and n <= m / 2
+# (op(B) packed whole, A's rows read in place), over one column block there (1024); k: under
+# and over 16 (the transposes' block), one K chunk (256) and two unequal ones
 @pytest.mark.parametrize("m, n, k", [(1, 1, 1), (5, 17, 15), (12, 32, 16), (13, 31, 17),
                                      (100, 33, 257), (37, 100, 600), (800, 48, 40),
-                                     (24, 16, 256), (7, 200, 3)])
+                                     (24, 16, 256), (7, 200, 3), (2200, 1090, 20),
+                                     (300, 150, 520), (317, 40, 300), (41, 20, 33)])
 @pytest.mark.parametrize("ta, tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
 def test_products_match_float64(lib, m, n, k, ta, tb):
     rng = numpy.random.default_rng(m * 1000 + n + k)
@@ -169,7 +171,8 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
     assert status == "1"
 
 
-@pytest.mark.parametrize("m, n, k", [(13, 100, 40), (30, 70, 600), (128, 512, 784)])
+@pytest.mark.parametrize("m, n, k", [(13, 100, 40), (30, 70, 600), (128, 512, 784),
+                                     (300, 100, 600)])
 def test_bias_in_the_product_pass(lib, m, n, k):
     """The bias added in the kernel's last pass: bit for bit the finished product plus the
     bias (the same rounding), with and without K chunks and partial panels."""
