@@ -33,4 +33,4 @@ def test_gemm_bench_times_every_product_in_both_libraries():
 
     rows = gemm_micro.main(["--repeats", "1", "--min-time", "0.001", "--clock", "cpu"])
     assert len(rows) == 4 * len(gemm_micro.SHAPES)
-    assert all(ours > 0 and theirs > 0 for _, ours, theirs in rows)
+    assert all(ours > 0 and blas > 0 and theirs > 0 for _, ours, blas, theirs in rows)
