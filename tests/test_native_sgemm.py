@@ -204,3 +204,36 @@ def test_matmul_with_bias_on_every_path(dtype, shape):
     finally:
         ember.set_num_threads(before)
     numpy.testing.assert_allclose(got, a @ b + v, rtol=1e-5, atol=1e-5)
+
+
+def test_builds_without_avx512_and_leaves_products_to_blas(tmp_path):
+    """On a CPU without AVX-512 (here: the sources built for plain x86-64) the library still
+    builds, says the kernel is not there, and split products run on BLAS."""
+    import ctypes
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the x86-64 baseline build is an x86 question")
+    flags = [f if f != "-march=native" else "-march=x86-64" for f in native._FLAGS]
+    target = tmp_path / "baseline.so"
+    done = subprocess.run([native._compiler(), *flags, "-o", str(target), *native._SOURCES],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "implicit declaration" not in done.stderr, done.stderr
+    base = ctypes.CDLL(str(target))
+    for name, argtypes in native._SIGNATURES.items():
+        getattr(base, name).argtypes = argtypes
+        getattr(base, name).restype = native._RESULTS.get(name)
+    assert base.ember_sgemm_built() == 0
+    found = gemm.native_kernels()
+    assert found is not None, native.reason()
+    _, sgemm, _, ilp64 = found
+    rng = numpy.random.default_rng(19)
+    a = rng.standard_normal((70, 45)).astype(numpy.float32)
+    b = rng.standard_normal((45, 150)).astype(numpy.float32)
+    v = rng.standard_normal(150).astype(numpy.float32)
+    out = numpy.full((70, 150), numpy.nan, dtype=numpy.float32)
+    base.ember_gemm(sgemm, ilp64, 0, 0, 0, 70, 150, 45, 1, 1, a.ctypes.data, 45, 0, 0,
+                    b.ctypes.data, 150, 0, 0, out.ctypes.data, 150, 0, 0, 1.0, 0.0,
+                    v.ctypes.data, 2, 0)
+    numpy.testing.assert_allclose(out, a.astype(numpy.float64) @ b + v, rtol=1e-4, atol=1e-4)

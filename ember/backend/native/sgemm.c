@@ -41,6 +41,13 @@
 /* MC x KC, KC x NR and KC x NB floats, 64-byte aligned */
 static __thread float *block_a, *panel_b, *block_b;
 
+/* floats, 64-byte aligned (posix_memalign: aligned_alloc is C11, these files are gnu99) */
+static float *floats(size_t count)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, count * sizeof(float)) == 0 ? p : NULL;
+}
+
 static inline __mmask16 lanes(int64_t n)
 {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
@@ -217,7 +224,7 @@ static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, i
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                       float beta, float *c, int64_t ldc, const float *bias)
 {
-    if (!block_b && !(block_b = aligned_alloc(64, (size_t)KC * NB * sizeof(float))))
+    if (!block_b && !(block_b = floats((size_t)KC * NB)))
         return 1;
     int64_t a_row = ta ? 1 : lda, a_k = ta ? lda : 1;
     for (int64_t j0 = 0; j0 < n; j0 += NB) {
@@ -264,8 +271,8 @@ int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float a
     if (m <= 0 || n <= 0 || k <= 0)
         return 2;
     if (!block_a) {
-        block_a = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
-        panel_b = aligned_alloc(64, (size_t)KC * NR * sizeof(float));
+        block_a = floats((size_t)MC * KC);
+        panel_b = floats((size_t)KC * NR);
         if (!block_a || !panel_b) {
             free(block_a);
             free(panel_b);
@@ -304,52 +311,6 @@ int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float a
 }
 
 #else
-
-/* For few columns (2 n <= m): each K chunk of op(B) packed whole (up to NB columns at a
- * time, in L2), then per tile of 12 rows of op(A) every panel. A's rows are read where they
- * are (packing op(A) costs a 16 x 16 transpose per 256 elements, against only 2 n
- * multiply-adds per element here); a transposed A is copied into a tile first (its 12 values
- * per k lie a row apart, and rows a power of two apart share L1's sets). Measured (one
- * thread, against packing A as above): (1024, 512) @ (512, 128) 1.17 -> 1.09x MKL's time,
- * (1024, 512) @ (512, 128) transposed 1.11 -> 1.04x. */
-static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, int64_t kc_max,
-                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                      float beta, float *c, int64_t ldc, const float *bias)
-{
-    if (!block_b && !(block_b = aligned_alloc(64, (size_t)KC * NB * sizeof(float))))
-        return 1;
-    int64_t a_row = ta ? 1 : lda, a_k = ta ? lda : 1;
-    for (int64_t j0 = 0; j0 < n; j0 += NB) {
-        int64_t nc = n - j0 < NB ? n - j0 : NB;
-        for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
-            int64_t kc = k - p0 < kc_max ? k - p0 : kc_max;
-            for (int64_t jr = 0; jr < nc; jr += NR) {
-                int64_t col = j0 + jr;
-                pack_b(tb, nc - jr < NR ? nc - jr : NR, kc,
-                       tb ? b + col * ldb + p0 : b + p0 * ldb + col, ldb, block_b + jr * kc);
-            }
-            for (int64_t i0 = 0; i0 < m; i0 += MR) {
-                int mr = m - i0 < MR ? (int)(m - i0) : MR;
-                const float *ap = a + i0 * a_row + p0 * a_k;
-                if (ta)
-                    pack_a(1, mr, kc, ap, lda, block_a);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t nr = nc - jr, col = j0 + jr;
-                    float *cj = c + i0 * ldc + col;
-                    const float *bj = block_b + jr * kc, *bias_j = bias && p0 + kc == k ?
-                                                                     bias + col : NULL;
-                    if (ta)
-                        kernel_packed(mr, kc, block_a, bj, cj, ldc, alpha, beta, p0 == 0,
-                                      bias_j, lanes(nr), lanes(nr - 16));
-                    else
-                        kernel_strided(mr, kc, ap, lda, 1, bj, cj, ldc, alpha, beta, p0 == 0,
-                                       bias_j, lanes(nr), lanes(nr - 16));
-                }
-            }
-        }
-    }
-    return 0;
-}
 
 int64_t ember_sgemm_built(void)
 {
