@@ -5,7 +5,6 @@ run on it, against float64 NumPy and PyTorch."""
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy
 import pytest
@@ -13,6 +12,7 @@ import torch
 
 import ember
 from ember.backend import gemm, native, threads
+from tests.native_check import run_with_capped_memory
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
                                 reason="no C compiler: ember uses NumPy's and OpenBLAS's own")
@@ -136,17 +136,14 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
     """A thread whose packing buffers cannot be allocated gets 1 back and gemm.c runs BLAS
     instead: the product is still right (a child process whose address space is capped and
     filled up)."""
-    code = (
-        "import resource, numpy as np, ember\n"
+    out = run_with_capped_memory(
+        "import numpy as np, ember\n"
         "from ember.backend import gemm\n"
         "ember.set_num_threads(1)\n"
         "a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)\n"
         "gemm.native_kernels()\n"
         "np.dot(a, a)\n"                               # OpenBLAS's own buffers first
-        "got = np.empty_like(a)\n"
-        "vm = int(open('/proc/self/status').read().split('VmSize:')[1].split()[0]) << 10\n"
-        "hard = resource.getrlimit(resource.RLIMIT_AS)[1]\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (vm + (16 << 20), hard))\n"
+        "got = np.empty_like(a)\n",
         "hold = []\n"                                  # use up the room under the cap
         "for size in (1 << 20, 1 << 16):\n"
         "    while True:\n"
@@ -159,14 +156,9 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
         "status = ember.backend.native.library().ember_sgemm(0, 0, 300, 300, 300, 1.0,"
         " a.ctypes.data, 300, a.ctypes.data, 300, 0.0, got.ctypes.data, 300, None)\n"
         "del hold\n"
-        "print(float(np.abs(got - a.astype(np.float64) @ a).max()), status)\n"
-    )
-    if not os.path.exists("/proc/self/status"):
-        pytest.skip("needs /proc/self/status to size the cap")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    err, status = done.stdout.split()
+        "print(float(np.abs(got - a.astype(np.float64) @ a).max()), status)\n",
+        room_mb=16)
+    err, status = out.split()
     assert float(err) < 1e-2
     assert status == "1"
 

@@ -5,8 +5,6 @@ the batch split into 1-5 parts."""
 
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -15,7 +13,7 @@ import torch
 import ember
 import ember.nn.functional as F
 from ember.ops import _conv_native
-from tests.native_check import assert_three_way
+from tests.native_check import assert_three_way, run_with_capped_memory
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None,
                                 reason="no C compiler: ember uses its NumPy paths")
@@ -157,26 +155,17 @@ def test_what_stays_on_the_python_path(calls):
 def test_out_of_memory_for_the_work_space_raises_memory_error():
     """A thread that cannot allocate its work space makes the call raise MemoryError (in a
     child process whose address space is capped just above what it uses)."""
-    code = (
-        "import resource, numpy as np, ember, ember.nn.functional as F\n"
+    out = run_with_capped_memory(
+        "import numpy as np, ember, ember.nn.functional as F\n"
         "w = ember.tensor(np.ones((64, 64, 3, 3), np.float32))\n"
-        "F.conv2d(ember.tensor(np.ones((1, 64, 128, 128), np.float32)), w, padding=1)\n"
-        "with open('/proc/self/status') as f:\n"
-        "    vm = next(int(l.split()[1]) for l in f if l.startswith('VmSize')) * 1024\n"
-        "hard = resource.getrlimit(resource.RLIMIT_AS)[1]\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (vm + (64 << 20), hard))\n"
+        "F.conv2d(ember.tensor(np.ones((1, 64, 128, 128), np.float32)), w, padding=1)\n",
         "big = ember.tensor(np.ones((1, 64, 256, 256), np.float32))\n"  # T + P ~100 MB
         "try:\n"
         "    F.conv2d(big, w, padding=1)\n"
         "except MemoryError as e:\n"
-        "    print(e)\n"
-    )
-    if not os.path.exists("/proc/self/status"):
-        pytest.skip("needs Linux's /proc to size the address-space cap")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "native convolution's work space" in done.stdout
+        "    print(e)\n",
+        room_mb=64)
+    assert "native convolution's work space" in out
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
