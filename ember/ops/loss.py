@@ -216,6 +216,11 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 # ---- classification over classes: cross_entropy and nll_loss -------------------------------
 
 
+def _got(x, t):
+    """The shapes an error message of _class_args reports (built only when raising)."""
+    return f"input {errors.shape_str(x.shape)}, target {errors.shape_str(t.shape)}"
+
+
 def _class_args(name, input, target, weight, ignore_index, allow_probs):
     """Check (input, target, weight) of a loss over classes on dim 1; return
     ``(probs, n_classes, index_shape)``: ``probs`` says the target holds class probabilities."""
@@ -228,7 +233,6 @@ def _class_args(name, input, target, weight, ignore_index, allow_probs):
         )
     n_classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
     index_shape = tuple(x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
-    got = f"input {errors.shape_str(x.shape)}, target {errors.shape_str(t.shape)}"
     probs = False
     if t.dtype.kind == "f":
         if allow_probs and t.shape == x.shape:
@@ -246,7 +250,7 @@ def _class_args(name, input, target, weight, ignore_index, allow_probs):
                 f"{name}: expected target class indices of shape {errors.shape_str(index_shape)}"
                 + (f" or class probabilities of shape {errors.shape_str(x.shape)}"
                    if allow_probs else "")
-                + f"; got {got}"
+                + f"; got {_got(x, t)}"
             )
     elif t.dtype.kind in "iu":
         if t.shape != index_shape:
@@ -262,12 +266,12 @@ def _class_args(name, input, target, weight, ignore_index, allow_probs):
             if t.ndim >= 1 and len(index_shape) >= 1 and t.shape[0] != index_shape[0]:
                 raise errors.ShapeError(
                     f"{name}: batch sizes differ: input batch {index_shape[0]}, target batch "
-                    f"{t.shape[0]} ({got}); expected target of shape "
+                    f"{t.shape[0]} ({_got(x, t)}); expected target of shape "
                     f"{errors.shape_str(index_shape)}"
                 )
             raise errors.ShapeError(
                 f"{name}: expected target of shape {errors.shape_str(index_shape)} for class "
-                f"indices; got {got}"
+                f"indices; got {_got(x, t)}"
             )
         if t.size and not (int(t.min()) >= 0 and int(t.max()) < n_classes):
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
@@ -341,7 +345,7 @@ class CrossEntropy(Function):
                     b = valid.astype(x.dtype) * dt(eps / c)
                     zw = z.sum(axis=1) if w is None else z @ w
                     ctx.b = b
-                denom = wt.sum()
+                denom = dt(m) if unit else wt.sum()
                 ctx.rows, ctx.ts, ctx.a = rows, ts, a
             p = xp.exp(z, out=z)
             se = p.sum(axis=1)
@@ -350,7 +354,7 @@ class CrossEntropy(Function):
             if probs:
                 loss = s * lse - qz
             else:
-                loss = a * (lse - picked)
+                loss = lse - picked if unit else a * (lse - picked)  # unit: a is all ones
                 s = a
                 if eps:
                     loss += b * (lse * w_total - zw)
