@@ -44,6 +44,13 @@ class MatMul(Function):
             # goes through.
             a, b = ctx.saved_arrays
             g = gy._data
+            if type(g) is _ndarray and g.ndim == 2 and a.ndim == 2 and b.ndim == 2 and \
+                    2.0 * g.size * a.shape[1] < gemm.SPLIT_FLOPS:
+                # small 2-D products: ndarray.dot on the transposed views, 0.55 us against
+                # 1.7 us through gemm.matmul (4x4; its checks, swapaxes)
+                ga = _const(g.dot(b.T)) if need_a else None
+                gb = _const(a.T.dot(g)) if need_b else None
+                return ga, gb
             ga = _const(gemm.matmul(g, b.swapaxes(-1, -2))) if need_a else None
             gb = _const(gemm.matmul(a.swapaxes(-1, -2), g)) if need_b else None
             return ga, gb
