@@ -8,9 +8,11 @@ arrays.
 This is the floor under ember's GEMM-bound steps (W1 is ~70% GEMM): a ratio above 1 here is
 time ember cannot win back in Python. Each product is timed in the layouts the workloads use:
 the forward ``x @ W.T`` (weight stored out x in, as in PyTorch), the input gradient
-``g @ W`` and the weight gradient ``g.T @ x``. ``--threads`` sets OpenBLAS's and PyTorch's
-thread counts (before NumPy loads); ``--clock cpu`` times process CPU time, steadier on a
-shared machine but only meaningful with one thread.
+``g @ W`` and the weight gradient ``g.T @ x``. ``--threads`` sets ember's, OpenBLAS's and
+PyTorch's thread counts (before NumPy loads); ``--clock cpu`` times process CPU time, steadier
+on a shared machine but only meaningful with one thread. With more than one thread the three
+libraries' idle workers spin in one process and take each other's cores, so compare at one
+thread (bench/run.py compares whole steps in separate processes).
 """
 
 import argparse

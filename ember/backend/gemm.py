@@ -5,14 +5,16 @@ its idle worker then busy-waits ~0.1 s on that core; the same product cut into o
 the output per thread, each block one single-threaded ``cblas_sgemm`` call run side by side
 on ember's native pool (``native/pool.c``, ``native/gemm.c``), gains 1.6-2.2x. Once the
 pool has run a product, OpenBLAS stays on one thread (its own threads would only compete).
-On CPUs with AVX-512 the float32 blocks run on ember's own kernel (``native/sgemm.c``,
-1.0-1.15x PyTorch's MKL time on the benchmark MLP's products where OpenBLAS takes
-1.1-1.35x), on one thread too.
+On CPUs with AVX-512 the float32 blocks run on ember's own kernel instead (``native/sgemm.c``;
+single-threaded, 1.00-1.18x PyTorch's MKL time on the benchmark MLP's products where
+OpenBLAS takes 1.08-1.23x, ``bench/gemm_micro.py --threads 1``), so float32 products take
+it with one thread as well.
 
-``matmul(a, b, out=None)`` is ``numpy.matmul`` for float32/float64 operands of at least two
-dims; it takes the native path when ember uses more than one thread (for float32 with
-ember's own kernel, one is enough), the native library is built, the product has at least
-``SPLIT_FLOPS``, and every operand is a stack of row- or column-major matrices with uniform batch strides (any transposed view of a contiguous
+``matmul(a, b, out=None, bias=None)`` is ``numpy.matmul`` (plus a row vector) for
+float32/float64 operands of at least two dims; it takes the native path when ember uses more
+than one thread (for float32 with ember's own kernel, one is enough), the native library is
+built, the product has at least ``SPLIT_FLOPS``, and every operand is a stack of row- or
+column-major matrices with uniform batch strides (any transposed view of a contiguous
 array). Anything else, and CuPy arrays, go to the array library's own matmul.
 """
 

@@ -13,10 +13,10 @@
  * packed [k][32] (zeros past the last column) into a 32 KB buffer that stays in L1, and the
  * kernel multiplies every tile of the block with it: 12 x 32 sums in 24 registers, per k two
  * loads of B, 12 broadcasts of A and 24 FMAs. Transposed operands are packed with 16 x 16
- * in-register transposes. Measured (one thread, min of 5 x 40 calls, PyTorch's MKL in the
- * same process): reading B straight from the operand instead (NN, TN: 1-7% slower), one
- * packed B block in L2 with 12-row A tiles in L1 (NT 4-8% slower), prefetching the next B
- * panel during the last tile (no change).
+ * in-register transposes. Measured (one thread, best of 5 rounds of 40 calls, PyTorch's MKL
+ * in the same process): reading B straight from the operand instead (NN, TN: 1-7% slower),
+ * one packed B block in L2 with 12-row A tiles in L1 (NT 4-8% slower), prefetching the next
+ * B panel during the last tile (no change).
  *
  * The bias (one float per column of C, or NULL) is added to every row after the product: a
  * linear layer's forward in one pass. Returns 0 when done, 1 when a work buffer could not be
@@ -82,8 +82,8 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
     }
 }
 
-/* rows (< 16) of a row-major matrix, 16 columns from col (kr of them valid), transposed
- * into r: r[kk] lane i = x[i][col + kk]; rows past `rows` read as zeros. */
+/* The first 16 columns (`cols` lanes of them read) of up to 16 rows of a row-major matrix,
+ * transposed into r: r[kk] lane i = x[i][kk]; rows past `rows` read as zeros. */
 static inline __attribute__((always_inline)) void load_transposed(
     __m512 r[16], const float *x, int64_t ld, int64_t rows, __mmask16 cols)
 {
@@ -136,25 +136,25 @@ static void pack_b(int64_t tb, int64_t nr, int64_t kc, const float *b, int64_t l
 
 /* c[0..mr)[0..32) (columns masked by lo, hi) = alpha A B + (first ? beta c : c), plus
  * bias[0..32) on every row when bias is given (the last K chunk: the same rounding as adding
- * it to the finished product). A[i][k] is ap[i * a_row + k * a_k] (packed: 1, mr); row k of
- * the B panel is at bp + k * ldbp. */
+ * it to the finished product). A[i][k] is ap[i * a_row + k * a_k] (packed: 1, mr; in place:
+ * lda, 1); the B panel is packed, [k][32]. */
 static inline __attribute__((always_inline)) void kernel(
-    int mr, int64_t kc, const float *ap, int64_t a_row, int64_t a_k, const float *bp,
-    int64_t ldbp, float *c, int64_t ldc, float alpha, float beta, int first, const float *bias,
-    __mmask16 lo, __mmask16 hi)
+    int mr, int64_t kc, const float *ap, int64_t a_row, int64_t a_k, const float *bp, float *c,
+    int64_t ldc, float alpha, float beta, int first, const float *bias, __mmask16 lo,
+    __mmask16 hi)
 {
     __m512 acc[MR][2];
     for (int i = 0; i < mr; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         for (int i = 0; i < mr; i++) {
             __m512 a = _mm512_set1_ps(ap[i * a_row]);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
         ap += a_k;
-        bp += ldbp;
+        bp += NR;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), bias0, bias1;
     if (bias) {
@@ -181,7 +181,7 @@ static inline __attribute__((always_inline)) void kernel(
 }
 
 /* The kernel with mr a constant, so that its loops unroll and its sums stay in registers:
- * on a packed tile of A (kernel_packed) or on A's rows where they are (kernel_strided). */
+ * on a packed tile of A (kernel_packed) or on A's rows where they are (kernel_in_place). */
 #define ROWS_SWITCH(CASE)                                                              \
     switch (mr) {                                                                      \
     CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)                                    \
@@ -189,11 +189,11 @@ static inline __attribute__((always_inline)) void kernel(
     }
 #define PACKED(R)                                                                      \
     case R:                                                                            \
-        kernel(R, kc, ap, 1, R, bp, NR, c, ldc, alpha, beta, first, bias, lo, hi);     \
+        kernel(R, kc, ap, 1, R, bp, c, ldc, alpha, beta, first, bias, lo, hi);         \
         break;
-#define STRIDED(R)                                                                     \
+#define IN_PLACE(R)                                                                    \
     case R:                                                                            \
-        kernel(R, kc, ap, a_row, a_k, bp, NR, c, ldc, alpha, beta, first, bias, lo, hi); \
+        kernel(R, kc, ap, lda, 1, bp, c, ldc, alpha, beta, first, bias, lo, hi);       \
         break;
 
 static void kernel_packed(int mr, int64_t kc, const float *ap, const float *bp, float *c,
@@ -203,14 +203,14 @@ static void kernel_packed(int mr, int64_t kc, const float *ap, const float *bp, 
     ROWS_SWITCH(PACKED)
 }
 
-static void kernel_strided(int mr, int64_t kc, const float *ap, int64_t a_row, int64_t a_k,
-                           const float *bp, float *c, int64_t ldc, float alpha, float beta,
-                           int first, const float *bias, __mmask16 lo, __mmask16 hi)
+static void kernel_in_place(int mr, int64_t kc, const float *ap, int64_t lda, const float *bp,
+                            float *c, int64_t ldc, float alpha, float beta, int first,
+                            const float *bias, __mmask16 lo, __mmask16 hi)
 {
-    ROWS_SWITCH(STRIDED)
+    ROWS_SWITCH(IN_PLACE)
 }
 #undef PACKED
-#undef STRIDED
+#undef IN_PLACE
 #undef ROWS_SWITCH
 
 /* For few columns (2 n <= m): each K chunk of op(B) packed whole (up to NB columns at a
@@ -219,14 +219,13 @@ static void kernel_strided(int mr, int64_t kc, const float *ap, int64_t a_row, i
  * multiply-adds per element here); a transposed A is copied into a tile first (its 12 values
  * per k lie a row apart, and rows a power of two apart share L1's sets). Measured (one
  * thread, against packing A as above): (1024, 512) @ (512, 128) 1.17 -> 1.09x MKL's time,
- * (1024, 512) @ (512, 128) transposed 1.11 -> 1.04x. */
+ * (1024, 512) @ (128, 512)^T 1.11 -> 1.04x. */
 static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, int64_t kc_max,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                       float beta, float *c, int64_t ldc, const float *bias)
 {
     if (!block_b && !(block_b = floats((size_t)KC * NB)))
         return 1;
-    int64_t a_row = ta ? 1 : lda, a_k = ta ? lda : 1;
     for (int64_t j0 = 0; j0 < n; j0 += NB) {
         int64_t nc = n - j0 < NB ? n - j0 : NB;
         for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
@@ -238,7 +237,7 @@ static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, i
             }
             for (int64_t i0 = 0; i0 < m; i0 += MR) {
                 int mr = m - i0 < MR ? (int)(m - i0) : MR;
-                const float *ap = a + i0 * a_row + p0 * a_k;
+                const float *ap = ta ? a + p0 * lda + i0 : a + i0 * lda + p0;
                 if (ta)
                     pack_a(1, mr, kc, ap, lda, block_a);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -250,8 +249,8 @@ static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, i
                         kernel_packed(mr, kc, block_a, bj, cj, ldc, alpha, beta, p0 == 0,
                                       bias_j, lanes(nr), lanes(nr - 16));
                     else
-                        kernel_strided(mr, kc, ap, lda, 1, bj, cj, ldc, alpha, beta, p0 == 0,
-                                       bias_j, lanes(nr), lanes(nr - 16));
+                        kernel_in_place(mr, kc, ap, lda, bj, cj, ldc, alpha, beta, p0 == 0,
+                                        bias_j, lanes(nr), lanes(nr - 16));
                 }
             }
         }
