@@ -35,7 +35,8 @@ class MatMul(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        need_a, need_b = ctx.needs_input_grad[:2]
+        edges = ctx._next  # a node that runs backward was recorded: one edge per input
+        need_a, need_b = edges[0] is not None, edges[1] is not None
         if not _State.enabled:
             # NOTE: without create_graph the gradients are plain array products on transposed
             # views (no copies); this skips two Function dispatches per product on the MLP hot
