@@ -151,7 +151,8 @@ def test_rows_and_columns_splits_agree(by):
     b = rng.standard_normal((45, 150)).astype(numpy.float32)
     out = numpy.full((70, 150), numpy.nan, dtype=numpy.float32)
     lib.ember_gemm(sgemm, ilp64, 0, 0, 0, 70, 150, 45, 1, 1, a.ctypes.data, 45, 0, 0,
-                   b.ctypes.data, 150, 0, 0, out.ctypes.data, 150, 0, 0, 1.0, 0.0, None, 5, by)
+                   b.ctypes.data, 150, 0, 0, out.ctypes.data, 150, 0, 0, 1.0, 0.0, None, 0, 5,
+                   by)
     numpy.testing.assert_allclose(out, _reference(a, b), rtol=1e-4, atol=1e-4)
 
 

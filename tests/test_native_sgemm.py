@@ -40,7 +40,7 @@ def _sgemm(lib, ta, tb, a_op, a_mem, lda, b_op, b_mem, ldb, c, ldc, alpha=1.0, b
     m, k = a_op.shape
     n = b_op.shape[1]
     return lib.ember_sgemm(ta, tb, m, n, k, alpha, a_mem.ctypes.data, lda, b_mem.ctypes.data,
-                           ldb, beta, c.ctypes.data, ldc, None)
+                           ldb, beta, c.ctypes.data, ldc, None, 0)
 
 
 # m: 1, under one tile (12 rows), one tile, a tile and one, several + a remainder, over one
@@ -81,7 +81,7 @@ def test_empty_products_are_left_to_blas(lib):
     x = numpy.ones((4, 4), numpy.float32)
     for m, n, k in ((0, 4, 4), (4, 0, 4), (4, 4, 0)):
         assert lib.ember_sgemm(0, 0, m, n, k, 1.0, x.ctypes.data, 4, x.ctypes.data, 4, 0.0,
-                               x.ctypes.data, 4, None) == 2
+                               x.ctypes.data, 4, None, 0) == 2
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3])
@@ -154,7 +154,7 @@ def test_no_memory_for_buffers_falls_back_to_blas(lib):
         "hold.pop()\n"                                # but leave Python some
         "gemm.matmul(a, a, out=got)\n"
         "status = ember.backend.native.library().ember_sgemm(0, 0, 300, 300, 300, 1.0,"
-        " a.ctypes.data, 300, a.ctypes.data, 300, 0.0, got.ctypes.data, 300, None)\n"
+        " a.ctypes.data, 300, a.ctypes.data, 300, 0.0, got.ctypes.data, 300, None, 0)\n"
         "del hold\n"
         "print(float(np.abs(got - a.astype(np.float64) @ a).max()), status)\n",
         room_mb=16)
@@ -176,15 +176,24 @@ def test_bias_in_the_product_pass(lib, m, n, k):
     fused = numpy.empty((m, n), numpy.float32)
     assert _sgemm(lib, 0, 1, a_op, a_mem, lda, b_op, b_mem, ldb, plain, n) == 0
     assert lib.ember_sgemm(0, 1, m, n, k, 1.0, a_mem.ctypes.data, lda, b_mem.ctypes.data, ldb,
-                           0.0, fused.ctypes.data, n, bias.ctypes.data) == 0
+                           0.0, fused.ctypes.data, n, bias.ctypes.data, 0) == 0
     numpy.testing.assert_array_equal(fused, plain + bias)
+    # ReLU in the same pass, after the bias and only on the finished sums (K chunks: a
+    # partial sum's sign says nothing), and without a bias
+    for v, expected in ((bias, plain + bias), (None, plain)):
+        fused[...] = numpy.nan
+        assert lib.ember_sgemm(0, 1, m, n, k, 1.0, a_mem.ctypes.data, lda, b_mem.ctypes.data,
+                               ldb, 0.0, fused.ctypes.data, n,
+                               None if v is None else v.ctypes.data, 1) == 0
+        numpy.testing.assert_array_equal(fused, numpy.where(expected <= 0, 0, expected))
+        assert (fused == 0).any() and (fused > 0).any()
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("shape", [(4, 3, 5), (128, 96, 160), (2, 64, 40, 24)])
 def test_matmul_with_bias_on_every_path(dtype, shape):
     """gemm.matmul(a, b, bias=v) on each path (NumPy for small products, the kernel, BLAS for
-    float64, a stack of matrices) equals a @ b + v."""
+    float64, a stack of matrices) equals a @ b + v, and with relu=True its ReLU."""
     rng = numpy.random.default_rng(17)
     a = rng.standard_normal(shape).astype(dtype)              # (..., m, k)
     b = rng.standard_normal((shape[-1], 48)).astype(dtype)
@@ -193,9 +202,14 @@ def test_matmul_with_bias_on_every_path(dtype, shape):
     ember.set_num_threads(2)
     try:
         got = gemm.matmul(a, b, bias=v)
+        got_relu = gemm.matmul(a, b, bias=v, relu=True)
+        got_relu_no_bias = gemm.matmul(a, b, relu=True)
     finally:
         ember.set_num_threads(before)
     numpy.testing.assert_allclose(got, a @ b + v, rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_array_equal(got_relu, numpy.maximum(got, 0))
+    numpy.testing.assert_allclose(got_relu_no_bias, numpy.maximum(a @ b, 0), rtol=1e-5,
+                                  atol=1e-5)
 
 
 def test_builds_without_avx512_and_leaves_products_to_blas(tmp_path):
@@ -227,5 +241,10 @@ def test_builds_without_avx512_and_leaves_products_to_blas(tmp_path):
     out = numpy.full((70, 150), numpy.nan, dtype=numpy.float32)
     base.ember_gemm(sgemm, ilp64, 0, 0, 0, 70, 150, 45, 1, 1, a.ctypes.data, 45, 0, 0,
                     b.ctypes.data, 150, 0, 0, out.ctypes.data, 150, 0, 0, 1.0, 0.0,
-                    v.ctypes.data, 2, 0)
+                    v.ctypes.data, 0, 2, 0)
     numpy.testing.assert_allclose(out, a.astype(numpy.float64) @ b + v, rtol=1e-4, atol=1e-4)
+    relu = numpy.full((70, 150), numpy.nan, dtype=numpy.float32)
+    base.ember_gemm(sgemm, ilp64, 0, 0, 0, 70, 150, 45, 1, 1, a.ctypes.data, 45, 0, 0,
+                    b.ctypes.data, 150, 0, 0, relu.ctypes.data, 150, 0, 0, 1.0, 0.0,
+                    v.ctypes.data, 1, 2, 0)
+    numpy.testing.assert_array_equal(relu, numpy.maximum(out, 0))

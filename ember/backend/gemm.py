@@ -94,49 +94,50 @@ def _batch_strides(arrays, shape):
     return (outer_size, inner_size), [(o, i) for o, i in zip(outer, inner)]
 
 
-def matmul(a, b, out=None, bias=None):
+def matmul(a, b, out=None, bias=None, relu=False):
     """``a @ b`` (into ``out`` when given) ``+ bias`` (a vector of ``b``'s columns, added to
-    every row in the same pass when the native path runs), on ember's threads when it pays."""
+    every row in the same pass when the native path runs), then ReLU when ``relu`` (also in
+    that pass: values <= 0 become 0, NaN stays), on ember's threads when it pays."""
     if a.ndim < 2 or b.ndim < 2 or 2.0 * max(a.size * b.shape[-1], b.size * a.shape[-2]) < \
             SPLIT_FLOPS:
-        return _fallback(a, b, out, bias)  # small: decided before any other check
+        return _fallback(a, b, out, bias, relu)  # small: decided before any other check
     found = _STATE[0] if _STATE else native_kernels()
     if (found is None or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray
             or a.dtype != b.dtype or a.dtype.char not in "fd"
             or (bias is not None and not (type(bias) is numpy.ndarray and bias.ndim == 1
                                           and bias.dtype == a.dtype and bias.flags.c_contiguous
                                           and bias.shape[0] == b.shape[-1]))):
-        return _fallback(a, b, out, bias)
+        return _fallback(a, b, out, bias, relu)
     m, k = a.shape[-2:]
     n = b.shape[-1]
     parts = threads.get_num_threads()
     if b.shape[-2] != k or min(m, n, k) < 2 or (parts < 2 and not _own(a.dtype)) or \
             not (a.flags.aligned and b.flags.aligned) or getattr(threads._INSIDE, "active", False):
-        return _fallback(a, b, out, bias)
+        return _fallback(a, b, out, bias, relu)
     batch_shape = a.shape[:-2] if a.ndim >= b.ndim else b.shape[:-2]
     if a.ndim > 2 and b.ndim > 2:
         try:
             batch_shape = numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            return _fallback(a, b, out, bias)
+            return _fallback(a, b, out, bias, relu)
     batch = 1
     for size in batch_shape:
         batch *= size
     if 2.0 * m * n * k * batch < SPLIT_FLOPS:
-        return _fallback(a, b, out, bias)
+        return _fallback(a, b, out, bias, relu)
     la, lb = _layout(a, m, k), _layout(b, k, n)
     if la is None or lb is None:
-        return _fallback(a, b, out, bias)
+        return _fallback(a, b, out, bias, relu)
     if out is None:
         out = numpy.empty(batch_shape + (m, n), dtype=a.dtype)
     elif (out.shape != batch_shape + (m, n) or out.dtype != a.dtype
           or out.strides[-1] != a.itemsize or out.strides[-2] < n * a.itemsize
           or numpy.may_share_memory(out, a) or numpy.may_share_memory(out, b)):
-        return _fallback(a, b, out, bias)
+        return _fallback(a, b, out, bias, relu)
     if batch_shape:
         merged = _batch_strides((a, b, out), batch_shape)
         if merged is None:
-            return _fallback(a, b, out, bias)
+            return _fallback(a, b, out, bias, relu)
         (outer, inner), (sa, sb, sc) = merged
     else:
         outer = inner = 1
@@ -147,7 +148,7 @@ def matmul(a, b, out=None, bias=None):
     lib.ember_gemm(dgemm if f64 else sgemm, ilp64, f64, la[0], lb[0], m, n, k, outer, inner,
                    a.ctypes.data, la[1], *sa, b.ctypes.data, lb[1], *sb,
                    out.ctypes.data, out.strides[-2] // a.itemsize, *sc, 1.0, 0.0,
-                   None if bias is None else bias.ctypes.data, parts, 0)
+                   None if bias is None else bias.ctypes.data, int(relu), parts, 0)
     return out
 
 
@@ -156,7 +157,7 @@ def _own(dtype):
     return dtype.char == "f" and bool(_OWN_SGEMM and _OWN_SGEMM[0])
 
 
-def _fallback(a, b, out, bias=None):
+def _fallback(a, b, out, bias=None, relu=False):
     if threads._single and a.ndim >= 2 and b.ndim >= 2:
         flops = 2.0 * a.size * b.shape[-1]
         if flops >= threads._ALL_THREADS_FLOPS:  # the common small product skips the call
@@ -164,4 +165,6 @@ def _fallback(a, b, out, bias=None):
     y = a @ b if out is None else numpy.matmul(a, b, out=out)
     if bias is not None:
         y += bias
+    if relu:
+        numpy.maximum(y, 0, out=y)
     return y

@@ -12,10 +12,12 @@ the hot path of every MLP.
 
 import importlib
 
+import numpy
+
 from ember import errors
-from ember.autograd.function import Function
+from ember.autograd.function import Function, _Tracing
 from ember.backend import gemm
-from ember.ops import _common, linalg, reduce, shape
+from ember.ops import _common, _relu_native, activation, linalg, reduce, shape
 from ember.tensor import Tensor
 
 
@@ -32,59 +34,97 @@ class _Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b):
-        if x.ndim > 2 and x.flags.c_contiguous:
-            # One GEMM over all leading dims instead of a batched loop.
-            y = gemm.matmul(x.reshape(-1, x.shape[-1]), w.T, bias=b)
-            y = y.reshape(x.shape[:-1] + (w.shape[0],))
-        else:
-            y = gemm.matmul(x, w.T, bias=b)
+        y = _affine(x, w, b, False)
         ctx.save_for_backward(x, w)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         if not _common._State.enabled:
-            return _Linear._array_backward(ctx, gy._data)
+            x, w = ctx.saved_arrays
+            return _linear_grads_arrays(ctx.needs_input_grad, x, w, gy._data)
         x, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        lead = gy.shape[:-1]
-        if gy.ndim != 2:
-            # NOTE: one (rows, out) @ (out, in) GEMM, not a batched matmul over the leading
-            # dims: a (64, 32, 512) gradient (an LSTM's input projection, W4) took 2.9 ms as
-            # 64 small products against 2.1 ms as one, even counting the copy a
-            # non-contiguous gradient needs to flatten.
-            gy = shape.reshape(gy, (-1, gy.shape[-1]))
-        gx = None
-        if need_x:
-            gx = linalg.matmul(gy, w)
-            if len(lead) != 1:
-                gx = shape.reshape(gx, lead + (w.shape[-1],))
-        gw = gb = None
-        if need_w or need_b:
-            if need_w:
-                x2 = x if x.ndim == 2 else shape.reshape(x, (-1, x.shape[-1]))
-                gw = linalg.matmul(gy.mT, x2)
-            if need_b:
-                gb = reduce.sum(gy, 0)
-        return gx, gw, gb
+        return _linear_grads(ctx.needs_input_grad, x, w, gy)
+
+
+class _LinearReLU(Function):
+    """y = relu(x @ W.T + b) in one node: the product's last pass adds the bias and applies
+    ReLU while the output tile is in registers (nn.Sequential runs its Linear + ReLU pairs
+    this way, TransformerEncoderLayer its feed-forward's first half).
+
+    NOTE: a separate ReLU re-reads the product's output after the product wrote it, half of
+    it from the other core's cache (the product is split by columns, the ReLU by rows): in
+    W1's step 33 us a call against 15 us on warm data. The backward takes its mask from y
+    (not (y <= 0), what ReLU's forward saves as a mask), so the forward writes y alone.
+    """
 
     @staticmethod
-    def _array_backward(ctx, gy):
-        """The backward on arrays, for when no graph is recorded (the same products)."""
-        x, w = ctx.saved_arrays
-        need_x, need_w, need_b = ctx.needs_input_grad
-        lead = gy.shape[:-1]
-        if gy.ndim != 2:
-            gy = gy.reshape(-1, gy.shape[-1])
-        gx = gw = gb = None
-        if need_x:
-            gx = _common.constant(gemm.matmul(gy, w).reshape(lead + (w.shape[-1],)))
-        if need_w:
-            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            gw = _common.constant(gemm.matmul(gy.T, x2))
-        if need_b:
-            gb = _common.constant(gy.sum(0))
-        return gx, gw, gb
+    def forward(ctx, x, w, b):
+        y = _affine(x, w, b, True)
+        ctx.save_for_backward(x, w, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        if not _common._State.enabled:
+            x, w, y = ctx.saved_arrays
+            g = _relu_native.backward_from_output(gy._data, y)
+            return _linear_grads_arrays(ctx.needs_input_grad, x, w, g)
+        x, w, y = ctx.saved_tensors
+        y = y._data
+        mask = _common.constant(_relu_native.output_mask(y))
+        return _linear_grads(ctx.needs_input_grad, x, w, gy * mask)
+
+
+def _affine(x, w, b, relu):
+    """x @ w.T + b (then ReLU) on arrays: one product over every leading dim of x."""
+    if x.ndim > 2 and x.flags.c_contiguous:
+        # One GEMM over all leading dims instead of a batched loop.
+        y = gemm.matmul(x.reshape(-1, x.shape[-1]), w.T, bias=b, relu=relu)
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+    return gemm.matmul(x, w.T, bias=b, relu=relu)
+
+
+def _linear_grads(needs, x, w, gy):
+    """The gradients of x @ w.T + b for output gradient ``gy``, in ember ops (recorded when a
+    graph is: double backward works)."""
+    need_x, need_w, need_b = needs
+    lead = gy.shape[:-1]
+    if gy.ndim != 2:
+        # NOTE: one (rows, out) @ (out, in) GEMM, not a batched matmul over the leading
+        # dims: a (64, 32, 512) gradient (an LSTM's input projection, W4) took 2.9 ms as
+        # 64 small products against 2.1 ms as one, even counting the copy a
+        # non-contiguous gradient needs to flatten.
+        gy = shape.reshape(gy, (-1, gy.shape[-1]))
+    gx = None
+    if need_x:
+        gx = linalg.matmul(gy, w)
+        if len(lead) != 1:
+            gx = shape.reshape(gx, lead + (w.shape[-1],))
+    gw = gb = None
+    if need_w:
+        x2 = x if x.ndim == 2 else shape.reshape(x, (-1, x.shape[-1]))
+        gw = linalg.matmul(gy.mT, x2)
+    if need_b:
+        gb = reduce.sum(gy, 0)
+    return gx, gw, gb
+
+
+def _linear_grads_arrays(needs, x, w, gy):
+    """_linear_grads on arrays, for when no graph is recorded (the same products)."""
+    need_x, need_w, need_b = needs
+    lead = gy.shape[:-1]
+    if gy.ndim != 2:
+        gy = gy.reshape(-1, gy.shape[-1])
+    gx = gw = gb = None
+    if need_x:
+        gx = _common.constant(gemm.matmul(gy, w).reshape(lead + (w.shape[-1],)))
+    if need_w:
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        gw = _common.constant(gemm.matmul(gy.T, x2))
+    if need_b:
+        gb = _common.constant(gy.sum(0))
+    return gx, gw, gb
 
 
 def linear(input, weight, bias=None):
@@ -103,6 +143,22 @@ def linear(input, weight, bias=None):
         >>> F.linear(ember.ones(2, 3), ember.ones(4, 3), ember.zeros(4)).shape
         ember.Size([2, 4])
     """
+    _check_linear(input, weight, bias)
+    return _Linear.apply(input, weight, bias)
+
+
+def _linear_relu(input, weight, bias=None):
+    """``relu(linear(input, weight, bias))`` as one node where the product can apply the
+    ReLU itself (NumPy arrays, no graph tracer), else as the two ops: what nn.Sequential
+    runs for a Linear followed by a ReLU."""
+    if type(getattr(input, "_data", None)) is not numpy.ndarray or _Tracing.tracer is not None:
+        return activation.relu(linear(input, weight, bias))
+    _check_linear(input, weight, bias)
+    return _LinearReLU.apply(input, weight, bias)
+
+
+def _check_linear(input, weight, bias):
+    """Raise linear's errors: non-Tensor arguments, mixed dtypes, shapes that do not fit."""
     try:
         x, w = input._data, weight._data
     except AttributeError:
@@ -126,7 +182,6 @@ def linear(input, weight, bias=None):
             + " do not fit: expected input (..., in_features), weight (out_features, "
             "in_features) and bias (out_features,)"
         )
-    return _Linear.apply(input, weight, bias)
 
 
 def bilinear(input1, input2, weight, bias=None):

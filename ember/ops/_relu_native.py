@@ -15,7 +15,7 @@ import numpy
 
 from ember.ops import _native_passes
 
-__all__ = ["library", "forward", "backward"]
+__all__ = ["library", "forward", "backward", "backward_from_output", "output_mask"]
 
 # Arrays under this many elements stay with NumPy (a ctypes call costs ~1 us, a split more).
 _MIN_SIZE = 1 << 15
@@ -47,4 +47,21 @@ def backward(lib, gy, mask):
     gx = numpy.empty_like(gy)
     lib.ember_relu(gy.size, gy.dtype.char == "d", 1, gy.ctypes.data, gx.ctypes.data,
                    mask.ctypes.data, _parts(gy))
+    return gx
+
+
+def output_mask(y):
+    """ReLU's slope mask from its output: not (y <= 0), the mask ``forward`` writes."""
+    return numpy.logical_not(y <= 0)
+
+
+def backward_from_output(gy, y):
+    """gy * output_mask(y) into a fresh array, gy and y NumPy arrays of one shape (the
+    backward of a product that applied ReLU in its last pass and wrote no mask)."""
+    lib = library(y) if y.size >= _MIN_SIZE else None
+    if lib is None or not (gy.flags.c_contiguous and gy.dtype == y.dtype):
+        return gy * output_mask(y)
+    gx = numpy.empty_like(y)
+    lib.ember_relu_backward_output(y.size, y.dtype.char == "d", gy.ctypes.data, y.ctypes.data,
+                                   gx.ctypes.data, _parts(y))
     return gx

@@ -53,7 +53,7 @@ _SIGNATURES = {
     "ember_gru_backward_f32": (_PTR, _I64, _I64, _PTR, _PTR, _I64, _I64, _I64) + (_PTR,) * 10
     + (_I64,),
     "ember_gemm": (_PTR,) + (_I64,) * 9 + (_PTR, _I64, _I64, _I64) * 3
-    + (ctypes.c_double, ctypes.c_double, _PTR, _I64, _I64),
+    + (ctypes.c_double, ctypes.c_double, _PTR, _I64, _I64, _I64),
     "ember_axpby": (_I64, _I64, _I64, ctypes.c_double, _PTR, ctypes.c_double, _PTR, _I64),
     "ember_norm_stats": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
     "ember_norm_dots": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _PTR, _I64),
@@ -66,10 +66,11 @@ _SIGNATURES = {
     "ember_conv_rows": (_PTR, _I64, _I64, _I64, _I64, _PTR) + (_I64,) * 7
     + (_PTR, _I64, _PTR, _PTR, _I64, _I64, _PTR, _PTR, _PTR, _I64, _I64, _PTR, _PTR),
     "ember_relu": (_I64, _I64, _I64, _PTR, _PTR, _PTR, _I64),
+    "ember_relu_backward_output": (_I64, _I64, _PTR, _PTR, _PTR, _I64),
     "ember_maxpool2x2": (_I64, _I64, _I64, _I64, _PTR, _PTR, _PTR, _PTR, _I64),
     "ember_adam": (_I64, _I64, _PTR, _PTR, _PTR, _PTR) + (ctypes.c_double,) * 7 + (_I64,),
     "ember_sgemm": (_I64,) * 5 + (ctypes.c_float, _PTR, _I64, _PTR, _I64, ctypes.c_float,
-                                  _PTR, _I64, _PTR),
+                                  _PTR, _I64, _PTR, _I64),
     "ember_sgemm_built": (),
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),

@@ -33,6 +33,7 @@ struct gemm {
     int64_t sa[2], sb[2], sc[2];         /* outer and inner batch strides, in bytes */
     double alpha, beta;
     const char *bias;                    /* n values added to every row of C, or NULL */
+    int64_t relu;                        /* then C = max(C, 0) (NaN kept) */
     int64_t parts, by;                   /* by: 0 whole matrices, 1 rows, 2 columns */
 };
 
@@ -79,7 +80,22 @@ static void add_bias(const struct gemm *g, int64_t m, int64_t n, char *c, const 
         }
 }
 
-/* One block: m x n of C from a, b (bias: its n values, or NULL). */
+/* c[i][j] = 0 where c[i][j] <= 0 (relu.c's forward: NaN stays) for the m x n block at c. */
+static void relu_block(const struct gemm *g, int64_t m, int64_t n, char *c)
+{
+    for (int64_t i = 0; i < m; i++)
+        if (g->f64) {
+            double *row = (double *)c + i * g->ldc;
+            for (int64_t j = 0; j < n; j++)
+                row[j] = row[j] <= 0 ? 0.0 : row[j];
+        } else {
+            float *row = (float *)c + i * g->ldc;
+            for (int64_t j = 0; j < n; j++)
+                row[j] = row[j] <= 0 ? 0.0f : row[j];
+        }
+}
+
+/* One block: m x n of C from a, b (bias: its n values, or NULL; then ReLU if g->relu). */
 static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, const char *b,
                  char *c, const char *bias)
 {
@@ -90,15 +106,17 @@ static void call(const struct gemm *g, int64_t m, int64_t n, const char *a, cons
     } else if (g->f64 || ember_sgemm(g->ta, g->tb, m, n, g->k, (float)g->alpha,
                                      (const float *)a, g->lda, (const float *)b, g->ldb,
                                      (float)g->beta, (float *)c, g->ldc,
-                                     (const float *)bias) != 0) {
+                                     (const float *)bias, g->relu) != 0) {
         struct ember_blas f = {g->fn, g->ilp64, g->f64};
         ember_blas(&f, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
                    g->ldc);
     } else {
-        return;                                  /* ember_sgemm added the bias */
+        return;                                  /* ember_sgemm added the bias, ReLU */
     }
     if (bias)
         add_bias(g, m, n, c, bias);
+    if (g->relu)
+        relu_block(g, m, n, c);
 }
 
 static void gemm_part(void *arg, int64_t p)
@@ -127,7 +145,7 @@ static void gemm_part(void *arg, int64_t p)
 }
 
 /* C[o, i] = alpha op(A[o, i]) op(B[o, i]) + beta C[o, i] (+ bias, n values, on every row
- * unless NULL) for o < outer, i < inner, row-major matrices at the given byte strides (s*0
+ * unless NULL; then ReLU if relu) for o < outer, i < inner, row-major matrices at the given byte strides (s*0
  * outer, s*1 inner), split `parts` ways (`by`: 1 or 2 forces rows or columns for one matrix,
  * else chosen as above). */
 void ember_gemm(const void *fn, int64_t ilp64, int64_t f64, int64_t ta, int64_t tb, int64_t m,
@@ -135,11 +153,12 @@ void ember_gemm(const void *fn, int64_t ilp64, int64_t f64, int64_t ta, int64_t 
                 const void *a, int64_t lda, int64_t sa0, int64_t sa1,
                 const void *b, int64_t ldb, int64_t sb0, int64_t sb1,
                 void *c, int64_t ldc, int64_t sc0, int64_t sc1,
-                double alpha, double beta, const void *bias, int64_t parts, int64_t by)
+                double alpha, double beta, const void *bias, int64_t relu, int64_t parts,
+                int64_t by)
 {
     int64_t batch = outer * inner;
     struct gemm g = {fn, ilp64, f64, ta, tb, m, n, k, batch, inner, a, b, c, lda, ldb, ldc,
-                     {sa0, sa1}, {sb0, sb1}, {sc0, sc1}, alpha, beta, bias, parts, 0};
+                     {sa0, sa1}, {sb0, sb1}, {sc0, sc1}, alpha, beta, bias, relu, parts, 0};
     if (batch >= parts)
         g.by = 0;
     else if (batch > 1)

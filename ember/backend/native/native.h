@@ -52,11 +52,11 @@ void ember_blas(const struct ember_blas *f, int64_t ta, int64_t tb, int64_t m, i
 void ember_small_sgemm(int64_t ta, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
 
-/* C = alpha op(A) op(B) + beta C (+ bias on every row unless NULL) in float32, row-major, on
- * the calling thread with ember's AVX-512 kernel (sgemm.c): 0 done, 1 out of memory, 2 not
- * built for this CPU (use BLAS). */
+/* C = alpha op(A) op(B) + beta C (+ bias on every row unless NULL; then ReLU if relu) in
+ * float32, row-major, on the calling thread with ember's AVX-512 kernel (sgemm.c): 0 done,
+ * 1 out of memory, 2 not built for this CPU (use BLAS). */
 int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                int64_t ldc, const float *bias);
+                int64_t ldc, const float *bias, int64_t relu);
 
 #endif

@@ -7,6 +7,7 @@
  * not (y <= 0) (1 at NaN), and the backward multiplies by the mask (NaN * 0 stays NaN).
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "native.h"
@@ -16,7 +17,8 @@ struct relu_call {
     const void *x;      /* forward: x; backward: the gradient of y */
     void *y;            /* forward: y; backward: the gradient of x */
     uint8_t *mask;
-    int64_t backward;
+    int64_t backward;   /* 0 forward, 1 backward by the mask, 2 backward by ReLU's output */
+    const void *out;    /* backward 2: ReLU's output */
 };
 
 #define RELU_LOOPS(T)                                                                     \
@@ -24,7 +26,11 @@ struct relu_call {
         const T *__restrict__ x = c->x;                                                   \
         T *__restrict__ y = c->y;                                                         \
         uint8_t *__restrict__ m = c->mask;                                                \
-        if (c->backward)                                                                  \
+        const T *__restrict__ out = c->out;                                               \
+        if (c->backward == 2)                                                             \
+            for (int64_t i = lo; i < hi; i++)                                             \
+                y[i] = x[i] * (T)!(out[i] <= 0);                                          \
+        else if (c->backward)                                                             \
             for (int64_t i = lo; i < hi; i++)                                             \
                 y[i] = x[i] * (T)m[i];                                                    \
         else                                                                              \
@@ -52,6 +58,15 @@ static void relu_part(void *arg, int64_t p)
 void ember_relu(int64_t n, int64_t f64, int64_t backward, const void *x, void *y, uint8_t *mask,
                 int64_t parts)
 {
-    struct relu_call c = {n, parts, f64, x, y, mask, backward};
+    struct relu_call c = {n, parts, f64, x, y, mask, backward, NULL};
+    ember_parallel(relu_part, &c, parts);
+}
+
+/* The backward from ReLU's output instead of a mask: gx = gy * not (out <= 0), the mask the
+ * forward would have written (a product with ReLU in its last pass writes no mask). */
+void ember_relu_backward_output(int64_t n, int64_t f64, const void *gy, const void *out,
+                                void *gx, int64_t parts)
+{
+    struct relu_call c = {n, parts, f64, gy, gx, NULL, 2, out};
     ember_parallel(relu_part, &c, parts);
 }

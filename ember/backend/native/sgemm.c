@@ -19,7 +19,8 @@
  * B panel during the last tile (no change).
  *
  * The bias (one float per column of C, or NULL) is added to every row after the product: a
- * linear layer's forward in one pass. Returns 0 when done, 1 when a work buffer could not be
+ * linear layer's forward in one pass; with relu set, ReLU follows it (a linear layer and the
+ * ReLU after it, nn.Sequential's fused pair). Returns 0 when done, 1 when a work buffer could not be
  * allocated, 2 when this build has no AVX-512 (the caller then uses BLAS). The buffers are
  * per thread and kept between calls.
  */
@@ -136,11 +137,12 @@ static void pack_b(int64_t tb, int64_t nr, int64_t kc, const float *b, int64_t l
 
 /* c[0..mr)[0..32) (columns masked by lo, hi) = alpha A B + (first ? beta c : c), plus
  * bias[0..32) on every row when bias is given (the last K chunk: the same rounding as adding
- * it to the finished product). A[i][k] is ap[i * a_row + k * a_k] (packed: 1, mr; in place:
+ * it to the finished product), then ReLU when relu is set (the last K chunk too: values <= 0
+ * become 0, NaN stays, as relu.c's forward). A[i][k] is ap[i * a_row + k * a_k] (packed: 1, mr; in place:
  * lda, 1); the B panel is packed, [k][32]. */
 static inline __attribute__((always_inline)) void kernel(
     int mr, int64_t kc, const float *ap, int64_t a_row, int64_t a_k, const float *bp, float *c,
-    int64_t ldc, float alpha, float beta, int first, const float *bias, __mmask16 lo,
+    int64_t ldc, float alpha, float beta, int first, const float *bias, int relu, __mmask16 lo,
     __mmask16 hi)
 {
     __m512 acc[MR][2];
@@ -175,6 +177,11 @@ static inline __attribute__((always_inline)) void kernel(
             r0 = _mm512_add_ps(r0, bias0);
             r1 = _mm512_add_ps(r1, bias1);
         }
+        if (relu) {
+            __m512 zero = _mm512_setzero_ps();
+            r0 = _mm512_mask_mov_ps(r0, _mm512_cmp_ps_mask(r0, zero, _CMP_LE_OQ), zero);
+            r1 = _mm512_mask_mov_ps(r1, _mm512_cmp_ps_mask(r1, zero, _CMP_LE_OQ), zero);
+        }
         _mm512_mask_storeu_ps(ci, lo, r0);
         _mm512_mask_storeu_ps(ci + 16, hi, r1);
     }
@@ -189,23 +196,23 @@ static inline __attribute__((always_inline)) void kernel(
     }
 #define PACKED(R)                                                                      \
     case R:                                                                            \
-        kernel(R, kc, ap, 1, R, bp, c, ldc, alpha, beta, first, bias, lo, hi);         \
+        kernel(R, kc, ap, 1, R, bp, c, ldc, alpha, beta, first, bias, relu, lo, hi);   \
         break;
 #define IN_PLACE(R)                                                                    \
     case R:                                                                            \
-        kernel(R, kc, ap, lda, 1, bp, c, ldc, alpha, beta, first, bias, lo, hi);       \
+        kernel(R, kc, ap, lda, 1, bp, c, ldc, alpha, beta, first, bias, relu, lo, hi); \
         break;
 
 static void kernel_packed(int mr, int64_t kc, const float *ap, const float *bp, float *c,
                           int64_t ldc, float alpha, float beta, int first, const float *bias,
-                          __mmask16 lo, __mmask16 hi)
+                          int relu, __mmask16 lo, __mmask16 hi)
 {
     ROWS_SWITCH(PACKED)
 }
 
 static void kernel_in_place(int mr, int64_t kc, const float *ap, int64_t lda, const float *bp,
                             float *c, int64_t ldc, float alpha, float beta, int first,
-                            const float *bias, __mmask16 lo, __mmask16 hi)
+                            const float *bias, int relu, __mmask16 lo, __mmask16 hi)
 {
     ROWS_SWITCH(IN_PLACE)
 }
@@ -222,7 +229,7 @@ static void kernel_in_place(int mr, int64_t kc, const float *ap, int64_t lda, co
  * (1024, 512) @ (128, 512)^T 1.11 -> 1.04x. */
 static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, int64_t kc_max,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                      float beta, float *c, int64_t ldc, const float *bias)
+                      float beta, float *c, int64_t ldc, const float *bias, int relu)
 {
     if (!block_b && !(block_b = floats((size_t)KC * NB)))
         return 1;
@@ -243,14 +250,15 @@ static int b_resident(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, i
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr, col = j0 + jr;
                     float *cj = c + i0 * ldc + col;
-                    const float *bj = block_b + jr * kc, *bias_j = bias && p0 + kc == k ?
-                                                                     bias + col : NULL;
+                    int last = p0 + kc == k;
+                    const float *bj = block_b + jr * kc, *bias_j = bias && last ? bias + col :
+                                                                                  NULL;
                     if (ta)
                         kernel_packed(mr, kc, block_a, bj, cj, ldc, alpha, beta, p0 == 0,
-                                      bias_j, lanes(nr), lanes(nr - 16));
+                                      bias_j, relu && last, lanes(nr), lanes(nr - 16));
                     else
                         kernel_in_place(mr, kc, ap, lda, bj, cj, ldc, alpha, beta, p0 == 0,
-                                        bias_j, lanes(nr), lanes(nr - 16));
+                                        bias_j, relu && last, lanes(nr), lanes(nr - 16));
                 }
             }
         }
@@ -265,7 +273,7 @@ int64_t ember_sgemm_built(void)
 
 int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                int64_t ldc, const float *bias)
+                int64_t ldc, const float *bias, int64_t relu)
 {
     if (m <= 0 || n <= 0 || k <= 0)
         return 2;
@@ -282,7 +290,8 @@ int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float a
     /* equal chunks: 784 = 4 x 196 rather than 3 x 256 + 16 */
     int64_t chunks = (k + KC - 1) / KC, kc_max = (k + chunks - 1) / chunks;
     if (2 * n <= m)
-        return b_resident(ta, tb, m, n, k, kc_max, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        return b_resident(ta, tb, m, n, k, kc_max, alpha, a, lda, b, ldb, beta, c, ldc, bias,
+                          relu != 0);
     int64_t blocks = (m + MC - 1) / MC, mc_max = ((m + blocks - 1) / blocks + MR - 1) / MR * MR;
     for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
         int64_t kc = k - p0 < kc_max ? k - p0 : kc_max;
@@ -300,8 +309,8 @@ int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float a
                     int mr = mc - ir < MR ? (int)(mc - ir) : MR;
                     kernel_packed(mr, kc, block_a + ir * kc, panel_b, c + (i0 + ir) * ldc + jr,
                                   ldc, alpha, beta, p0 == 0,
-                                  bias && p0 + kc == k ? bias + jr : NULL, lanes(nr),
-                                  lanes(nr - 16));
+                                  bias && p0 + kc == k ? bias + jr : NULL,
+                                  relu && p0 + kc == k, lanes(nr), lanes(nr - 16));
                 }
             }
         }
@@ -318,10 +327,10 @@ int64_t ember_sgemm_built(void)
 
 int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                int64_t ldc, const float *bias)
+                int64_t ldc, const float *bias, int64_t relu)
 {
     (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b;
-    (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias;
+    (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias; (void)relu;
     return 2;
 }
 

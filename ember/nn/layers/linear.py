@@ -130,6 +130,14 @@ class Linear(_module.LazyMixin, _module.Module):
         except (errors.ShapeError, errors.DTypeError) as exc:
             raise self._input_error(input, exc) from None
 
+    def _forward_relu(self, input):
+        """``relu(self(input))`` as one node where it can be (nn.Sequential's Linear + ReLU
+        pairs; F._linear_relu), with the layer's own errors."""
+        try:
+            return F._linear_relu(input, self.weight, self.bias)
+        except (errors.ShapeError, errors.DTypeError) as exc:
+            raise self._input_error(input, exc) from None
+
     def _input_error(self, input, exc):
         label = self._layer_label()
         if not hasattr(input, "shape"):
