@@ -32,7 +32,8 @@ from ember import errors
 from ember.autograd import grad_mode
 from ember.autograd.function import Function
 from ember.backend import devices as _devices
-from ember.ops import _common, _ctc, activation, elementwise, index, loss_margin, shape
+from ember.ops import _common, _ctc, _xent_native, activation, elementwise, index, loss_margin
+from ember.ops import shape
 from ember.ops import reduce as _red
 from ember.tensor import Tensor
 
@@ -44,6 +45,7 @@ TENSOR_METHODS = {}
 
 _State = grad_mode._State
 _REDUCTIONS = ("none", "mean", "sum")
+_INT64 = range(-(2**63), 2**63)  # an ignore_index outside takes the NumPy path
 
 
 class _TargetOutOfRange(errors.ShapeError, IndexError):
@@ -221,6 +223,15 @@ def _got(x, t):
     return f"input {errors.shape_str(x.shape)}, target {errors.shape_str(t.shape)}"
 
 
+def _out_of_range(name, value, input_shape, n_classes, ignore_index, after=""):
+    """The error for a target class outside [0, n_classes) that is not ignore_index."""
+    return _TargetOutOfRange(
+        f"{name}: target class {int(value)} is out of range for input with {n_classes} "
+        f"classes (shape {errors.shape_str(input_shape)}); class indices must be in "
+        f"[0, {n_classes - 1}] or equal ignore_index={ignore_index}{after}"
+    )
+
+
 def _class_args(name, input, target, weight, ignore_index, allow_probs):
     """Check (input, target, weight) of a loss over classes on dim 1; return
     ``(probs, n_classes, index_shape)``: ``probs`` says the target holds class probabilities."""
@@ -276,12 +287,8 @@ def _class_args(name, input, target, weight, ignore_index, allow_probs):
         if t.size and not (int(t.min()) >= 0 and int(t.max()) < n_classes):
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
             if bad.any():
-                value = int(t[bad].reshape(-1)[0])
-                raise _TargetOutOfRange(
-                    f"{name}: target class {value} is out of range for input with {n_classes} "
-                    f"classes (shape {errors.shape_str(x.shape)}); class indices must be in "
-                    f"[0, {n_classes - 1}] or equal ignore_index={ignore_index}"
-                )
+                raise _out_of_range(name, t[bad].reshape(-1)[0], x.shape, n_classes,
+                                    ignore_index)
     else:
         raise errors.DTypeError(
             f"{name}: target must hold class indices (int64), got {_dt(t.dtype)}; use "
@@ -309,11 +316,19 @@ class CrossEntropy(Function):
     NOTE: fused because cross_entropy ends every classifier step. Without create_graph the
     backward is array code (one scaled copy of softmax and a scatter of the targets); with
     create_graph it is the same formula in ember ops on a recomputed softmax, so double
-    backward works.
+    backward works. The common case (class indices, no weights, no smoothing, C-contiguous
+    NumPy float logits) is one native call each way (``_xent_native``, which has the numbers:
+    (128, 10) float32 forward + backward 68-74 -> 34-39 us), with the NumPy path's values.
     """
+
+    native = None  # the native library when the forward took the native pass
 
     @staticmethod
     def forward(ctx, x, t, w, ignore_index, eps, reduction, probs):
+        if not (probs or eps) and w is None and ignore_index in _INT64:
+            lib = _xent_native.library(x)
+            if lib is not None:
+                return CrossEntropy._native_forward(ctx, lib, x, t, ignore_index, reduction)
         xp = ctx.xp
         m, c = x.shape
         dt = x.dtype.type  # Python floats times arrays keep x's dtype; numpy scalars may not
@@ -371,9 +386,41 @@ class CrossEntropy(Function):
         return xp.asarray(out, dtype=x.dtype)
 
     @staticmethod
+    def _native_forward(ctx, lib, x, t, ignore_index, reduction):
+        t = _xent_native.targets(t)
+        p, out, bad = _xent_native.forward(lib, x, t, ignore_index, reduction)
+        if bad >= 0:
+            raise _out_of_range("cross_entropy", t[bad], x.shape, x.shape[1], ignore_index)
+        ctx.native, ctx.t, ctx.ignore_index, ctx.reduction = lib, t, ignore_index, reduction
+        ctx.save_for_backward(x, None, p)
+        return out
+
+    @staticmethod
+    def _native_backward(ctx, gy):
+        p = ctx.saved_arrays[2]
+        gx, bad = _xent_native.backward(ctx.native, p, ctx.t, gy._data, ctx.ignore_index,
+                                        ctx.reduction)
+        if bad >= 0:
+            raise _out_of_range("cross_entropy", ctx.t[bad], p.shape, p.shape[1],
+                                ctx.ignore_index, " (the target was changed after the forward)")
+        return _const(gx), None, None, None, None, None, None
+
+    @staticmethod
+    def _native_coefficients(ctx, dtype):
+        """What the NumPy forward keeps for ``_graph_backward``, after a native forward."""
+        t = ctx.t
+        valid = t != ctx.ignore_index
+        ctx.rows, ctx.ts = numpy.arange(t.shape[0]), numpy.where(valid, t, 0)
+        ctx.a = ctx.s = valid.astype(dtype)
+        ctx.denom = ctx.a.sum()
+        ctx.w, ctx.eps, ctx.probs = None, 0.0, False
+
+    @staticmethod
     def backward(ctx, gy):
         if _State.enabled:
             return CrossEntropy._graph_backward(ctx, gy)
+        if ctx.native is not None:
+            return CrossEntropy._native_backward(ctx, gy)
         x, _, p = ctx.saved_tensors
         need_x, need_t = ctx.needs_input_grad[:2]
         g = gy._data
@@ -405,6 +452,8 @@ class CrossEntropy(Function):
     def _graph_backward(ctx, gy):
         """The same gradients as ember ops, for create_graph=True."""
         x, t, _ = ctx.saved_tensors
+        if ctx.native is not None:
+            CrossEntropy._native_coefficients(ctx, x._data.dtype)
         need_x, need_t = ctx.needs_input_grad[:2]
         m, c = x.shape
         eps, w = ctx.eps, ctx.w

@@ -1,6 +1,6 @@
 """Native kernels: the C sources here (``kernels.c``, ``pool.c``, ``gemm.c``, ``vector.c``,
-``norm.c``, ``relu.c``, ``conv.c``, ``maxpool.c``, ``sgemm.c``) compiled on first use with the machine's C
-compiler, called through ctypes on NumPy arrays' memory.
+``norm.c``, ``relu.c``, ``conv.c``, ``maxpool.c``, ``sgemm.c``, ``xent.c``) compiled on first
+use with the machine's C compiler, called through ctypes on NumPy arrays' memory.
 
 Why: some loops are a dozen tiny NumPy calls per step (an LSTM time step is ~13 calls of
 2-8 us on (32, 128) blocks, more than its matrix product), and their cost is the calls, not
@@ -33,7 +33,7 @@ __all__ = ["library", "reason", "cache_dir"]
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCES = tuple(os.path.join(_HERE, name)
                  for name in ("kernels.c", "pool.c", "gemm.c", "vector.c", "norm.c", "relu.c",
-                              "conv.c", "maxpool.c", "sgemm.c"))
+                              "conv.c", "maxpool.c", "sgemm.c", "xent.c"))
 _HEADERS = (os.path.join(_HERE, "native.h"),)
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu99",
           "-pthread")
@@ -72,12 +72,17 @@ _SIGNATURES = {
     "ember_sgemm": (_I64,) * 5 + (ctypes.c_float, _PTR, _I64, _PTR, _I64, ctypes.c_float,
                                   _PTR, _I64, _PTR, _I64),
     "ember_sgemm_built": (),
+    # f64, m, c, reduction, ignore_index, x, t, p, out (native/xent.c)
+    "ember_xent_forward": (_I64,) * 5 + (_PTR,) * 4,
+    # f64, m, c, reduction, ignore_index, t, p, g, gx
+    "ember_xent_backward": (_I64,) * 5 + (_PTR,) * 4,
     "ember_pool_spin": (_I64,),
     "ember_pool_workers": (),
     "ember_pool_probe": (_I64, _I64, _PTR),
 }
 _RESULTS = {"ember_pool_workers": _I64, "ember_conv_rows": _I64, "ember_sgemm": ctypes.c_int,
-            "ember_sgemm_built": _I64}
+            "ember_sgemm_built": _I64, "ember_xent_forward": _I64,
+            "ember_xent_backward": _I64}
 
 _LOCK = threading.Lock()
 _STATE = {}  # "lib": CDLL or None, "reason": why None
