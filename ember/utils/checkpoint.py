@@ -164,7 +164,7 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwar
 
         >>> y = checkpoint_sequential(model, 2, x, use_reentrant=False)
     """
-    from ember.nn.layers.container import Sequential  # noqa: PLC0415
+    from ember.nn.layers.container import Sequential, run_chain  # noqa: PLC0415
 
     functions = list(functions.children()) if isinstance(functions, Sequential) else \
         list(functions)
@@ -174,9 +174,7 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwar
 
     def run(start, end):
         def forward(x):
-            for f in functions[start:end + 1]:
-                x = f(x)
-            return x
+            return run_chain(functions[start:end + 1], x)  # as the Sequential would
 
         return forward
 
