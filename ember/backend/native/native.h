@@ -3,6 +3,7 @@
 #define EMBER_NATIVE_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* One part of a split job: parts write disjoint memory and never wait for each other. */
 typedef void (*ember_task)(void *ctx, int64_t part);
@@ -58,5 +59,34 @@ void ember_small_sgemm(int64_t ta, int64_t m, int64_t n, int64_t k, const float 
 int ember_sgemm(int64_t ta, int64_t tb, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                 int64_t ldc, const float *bias, int64_t relu);
+
+/* ---- float32 exp, written to vectorize (kernels.c's tanh and sigmoid, xent.c's softmax) - */
+
+/* e**y - 1 and e**y for y in [-87, 0] (what tanh_f32 and sigmoid_f32 ask for): y = n ln2 + r
+ * with |r| <= ln2/2, e**r - 1 by its Taylor series to r**7 (truncation < 2e-8 relative), 2**n
+ * put into the exponent bits, e**y - 1 = 2**n (e**r - 1) + (2**n - 1) (no cancellation at
+ * n = 0, where it matters). n is rounded by adding and subtracting 1.5 * 2**23 (exact for
+ * |n| < 2**22), which the compiler keeps as written (no -ffast-math). */
+static inline float expm1_neg_f32(float y, float *e)
+{
+    const float round_magic = 12582912.0f;
+    y = y < -87.0f ? -87.0f : y;
+    float n = (y * 1.44269504088896341f + round_magic) - round_magic;
+    float r = y - n * 0.693145751953125f;       /* ln2, high part (exact product) */
+    r = r - n * 1.428606820309417232e-6f;       /* ln2, low part */
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r;                                  /* e**r - 1 */
+    int32_t bits = ((int32_t)n + 127) << 23;    /* n >= -126 here: a normal float */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    *e = scale * q + scale;
+    return scale * q + (scale - 1.0f);
+}
 
 #endif

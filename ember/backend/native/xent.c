@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "native.h"
+
 enum { XENT_NONE = 0, XENT_MEAN = 1, XENT_SUM = 2 };
 
 /* The first row whose target is neither ignore_index nor a class in [0, c), else -1. */
@@ -44,32 +46,14 @@ static int64_t count_valid(int64_t m, int64_t ignore, const int64_t *t)
 
 /* e**y for y <= 0, -inf and NaN (the shifted logits x - max(x)), in float32, written to
  * vectorize: libm's expf is a call per element (3.4 ns each here: 4.3 of the 6.8 us the pass
- * took with it on (128, 10)). The scheme of kernels.c's expm1_neg_f32: y = n ln2 + r with
- * |r| <= ln2/2, e**r by its Taylor series to r**7 (truncation < 6e-9 relative), 2**n put into
- * the exponent bits; n is rounded by adding and subtracting 1.5 * 2**23 (kept as written: no
- * -ffast-math). Within 1.2 ulp of double's exp over [-87, 0] (every float checked); below -87
- * the result is 0 (e**-87 = 1.6e-38: the subnormals expf would give are dropped), NaN stays
- * NaN. */
+ * took with it on (128, 10)). native.h's expm1_neg_f32 on [-87, 0]; below -87 the result is
+ * 0 (e**-87 = 1.6e-38: the subnormals expf would give are dropped), NaN stays NaN. */
 static inline float exp_nonpositive_f32(float y)
 {
-    const float round_magic = 12582912.0f;
-    float a = y >= -87.0f ? y : -87.0f; /* NaN too: n stays a small integer */
-    float n = (a * 1.44269504088896341f + round_magic) - round_magic;
-    float r = a - n * 0.693145751953125f; /* ln2, high part (exact product) */
-    r = r - n * 1.428606820309417232e-6f; /* ln2, low part */
-    float q = 1.0f / 5040.0f;
-    q = q * r + 1.0f / 720.0f;
-    q = q * r + 1.0f / 120.0f;
-    q = q * r + 1.0f / 24.0f;
-    q = q * r + 1.0f / 6.0f;
-    q = q * r + 0.5f;
-    q = q * r + 1.0f;
-    q = q * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* n in [-126, 0]: a normal float */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
+    float e;
+    expm1_neg_f32(y >= -87.0f ? y : -87.0f, &e); /* NaN too: a finite argument */
     float below = y != y ? y : 0.0f;
-    return y >= -87.0f ? scale * q : below;
+    return y >= -87.0f ? e : below;
 }
 
 /* Rows are done in blocks of at most BLOCK rows and about BLOCK_ELEMENTS logits (so a block
