@@ -7,7 +7,8 @@ one of them does, so a missing op never breaks ``import ember.nn.functional``. A
 ops can either add their name to the table or import it explicitly below.
 
 ``linear`` and ``bilinear`` are defined here; ``linear`` is one fused Function because it is
-the hot path of every MLP.
+the hot path of every MLP, and ``_linear_relu`` (a Linear and the ReLU after it, what
+nn.Sequential and the Transformer layers run for that pair) another.
 """
 
 import importlib
@@ -50,7 +51,7 @@ class _Linear(Function):
 class _LinearReLU(Function):
     """y = relu(x @ W.T + b) in one node: the product's last pass adds the bias and applies
     ReLU while the output tile is in registers (nn.Sequential runs its Linear + ReLU pairs
-    this way, TransformerEncoderLayer its feed-forward's first half).
+    this way, the Transformer encoder and decoder layers their feed-forward's first half).
 
     NOTE: a separate ReLU re-reads the product's output after the product wrote it, half of
     it from the other core's cache (the product is split by columns, the ReLU by rows): in
