@@ -167,7 +167,11 @@ class WorkerPool:
             self.procs.append(proc)
 
     def send(self, worker, task):
-        self.conns[worker].send_bytes(json.dumps(task).encode())
+        try:
+            self.conns[worker].send_bytes(json.dumps(task).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            # the worker died before its next task reached it: say so, as receive() does
+            self._raise_dead(worker)
 
     def receive(self, timeout):
         """(worker, header, payload) from the first worker with a message; raises if a worker

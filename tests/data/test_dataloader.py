@@ -103,6 +103,22 @@ def test_dead_worker_raises_instead_of_hanging():
         list(loader)
 
 
+def test_task_sent_to_a_dead_worker_raises_the_same_error():
+    """A worker that died before its next task arrives (a closed pipe on send, not on
+    receive) gets the same clear error, not a BrokenPipeError."""
+    from ember.data import _worker
+
+    pool = _worker.WorkerPool(DataLoader(_Killer(), batch_size=2, num_workers=1), 0)
+    try:
+        os.kill(pool.procs[0].pid, signal.SIGKILL)
+        pool.procs[0].join(timeout=10)
+        with pytest.raises(RuntimeError, match=r"exited unexpectedly.*signal 9"):
+            for _ in range(64):  # the pipe's buffer takes a few before it reports the close
+                pool.send(0, {"batch": 0, "indices": list(range(1000))})
+    finally:
+        pool.shutdown()
+
+
 class _Slow(Dataset):
     def __len__(self):
         return 4
